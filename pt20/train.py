@@ -1,0 +1,275 @@
+"""A small Keras-like training loop (taught in chapter 3-3; its internals again in 6-2).
+
+``Trainer`` is the packaged form of chapter 1-3's in-notebook trainer. It is built
+in three layers, each short enough to print with ``inspect.getsource``:
+
+* ``train_step(x, y)`` -- one batch: forward, loss, backward, optimizer step;
+* ``run_epoch(dl, train)`` -- one pass over a loader: the loss weighted by batch
+  size and metrics accumulated over the whole dataset (never a mean of per-batch
+  values);
+* ``fit(...)`` -- epochs, validation, the history DataFrame, checkpoint-on-best,
+  early stopping, a learning-rate scheduler and callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from torchmetrics import Metric
+from tqdm import tqdm
+
+from pt20.device import get_device
+
+_RESERVED = {"epoch", "loss", "lr", "seconds"}
+
+
+class Callback:
+    """Base class for callbacks; ``fit`` calls ``on_epoch_end`` after every epoch.
+
+    Any object with an ``on_epoch_end(trainer, epoch, logs)`` method works too.
+    Set ``trainer.stop_training = True`` in it to stop after the current epoch.
+    """
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        """Called with the epoch number (1-based) and that epoch's history row."""
+
+
+class Trainer:
+    """Train, evaluate and predict with a model, keeping a per-epoch ``history``.
+
+    ``metrics`` maps a name to a ``torchmetrics.Metric``; each metric receives
+    ``pred_fn(outputs)`` (for example ``torch.sigmoid`` for a model that returns
+    logits) and the targets. ``device`` defaults to ``pt20.device.get_device()``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+        metrics: Mapping[str, Metric] | None = None,
+        *,
+        device: torch.device | str | None = None,
+        lr_scheduler: LRScheduler | None = None,
+        pred_fn: Callable[[Any], Any] | None = None,
+    ) -> None:
+        metrics = dict(metrics or {})
+        for name, metric in metrics.items():
+            if not isinstance(metric, Metric):
+                raise TypeError(f"metric {name!r} is a {type(metric).__name__}; "
+                                "pass a torchmetrics.Metric such as BinaryAccuracy().")
+            if name in _RESERVED or name.startswith("val_"):
+                raise ValueError(f"metric name {name!r} clashes with a history column; "
+                                 "rename it (and do not start it with 'val_').")
+        self.device = torch.device(device) if device is not None else get_device()
+        self.model = model.to(self.device)
+        self.loss_fn, self.optimizer, self.lr_scheduler = loss_fn, optimizer, lr_scheduler
+        self.pred_fn = pred_fn or (lambda outputs: outputs)
+        # Separate copies for training and validation, so that their states never mix.
+        self.metrics = {
+            split: {name: m.clone().to(self.device) for name, m in metrics.items()}
+            for split in ("train", "val")
+        }
+        self.history = pd.DataFrame()
+        self.stop_training = False
+        self.best_epoch: int | None = None
+
+    # -- layer 1: one batch -------------------------------------------------------
+    def train_step(self, x: Any, y: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """One optimizer step on one batch (already on the device); returns (loss, outputs)."""
+        outputs = self._forward(x)
+        loss = self.loss_fn(outputs, y)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.item(), outputs.detach()
+
+    def eval_step(self, x: Any, y: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """The same as ``train_step`` without the backward pass and the update."""
+        outputs = self._forward(x)
+        return self.loss_fn(outputs, y).item(), outputs
+
+    # -- layer 2: one pass over a loader ------------------------------------------
+    def run_epoch(self, dl: Iterable[Any], train: bool) -> dict[str, float]:
+        """One pass over ``dl``; returns the dataset-level loss and metrics."""
+        self.model.train(train)
+        metrics = self.metrics["train" if train else "val"]
+        step = self.train_step if train else self.eval_step
+        total, count = 0.0, 0
+        with torch.set_grad_enabled(train):
+            for batch in dl:
+                x, y = self._unpack(batch, need_y=True)
+                loss, outputs = step(x, y)
+                total, count = total + loss * len(y), count + len(y)  # weight by batch size
+                for metric in metrics.values():
+                    metric.update(self.pred_fn(outputs), y)  # accumulate, do not average
+        if count == 0:
+            raise ValueError("the data loader yielded no batches; is the dataset empty?")
+        logs = {"loss": total / count}
+        for name, metric in metrics.items():
+            logs[name] = float(metric.compute())
+            metric.reset()
+        return logs
+
+    # -- layer 3: many epochs ----------------------------------------------------
+    def fit(
+        self,
+        train_dl: Iterable[Any],
+        val_dl: Iterable[Any] | None = None,
+        epochs: int = 10,
+        *,
+        monitor: str | None = "val_loss",
+        mode: str = "min",
+        patience: int | None = None,
+        ckpt_path: str | os.PathLike[str] | None = None,
+        callbacks: Iterable[Any] = (),
+        progress: bool = True,
+    ) -> pd.DataFrame:
+        """Train for up to ``epochs`` epochs and return the history (one row per epoch).
+
+        Whenever the ``monitor`` column improves (``mode`` "min" or "max") the
+        weights are kept in memory and saved to ``ckpt_path``; after ``patience``
+        epochs without improvement training stops. The best weights are restored
+        once, after the loop. Calling ``fit`` again continues training.
+        """
+        monitor = self._check_monitor(monitor, mode, val_dl, patience, ckpt_path)
+        self.stop_training, self.best_epoch = False, None
+        best, best_state, wait = math.nan, None, 0
+        first = len(self.history) + 1
+        bar = tqdm(range(first, first + epochs), desc="fit", unit="epoch",
+                   **({} if progress else {"disable": True}))  # keeps $TQDM_DISABLE working
+        for epoch in bar:
+            logs = self._one_epoch(epoch, train_dl, val_dl, monitor)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "epoch"})
+            if monitor and _improved(logs[monitor], best, mode):
+                best, wait, self.best_epoch = logs[monitor], 0, epoch
+                best_state = self._checkpoint(ckpt_path)
+            else:
+                wait += 1
+            for callback in callbacks:
+                if hasattr(callback, "on_epoch_end"):
+                    callback.on_epoch_end(self, epoch, dict(logs))
+            if self.stop_training or (patience is not None and wait >= patience):
+                break
+        bar.close()
+        if best_state is not None:
+            self.model.load_state_dict(best_state)  # once, after the loop
+        return self.history
+
+    def evaluate(self, dl: Iterable[Any]) -> dict[str, float]:
+        """The loss and every metric on ``dl``, computed over the whole dataset."""
+        return self.run_epoch(dl, train=False)
+
+    @torch.inference_mode()
+    def predict(self, dl: Iterable[Any]) -> torch.Tensor:
+        """The model's raw outputs for every batch of ``dl``, concatenated, on the CPU.
+
+        ``dl`` may yield ``x``, ``(x,)`` or ``(x, y)``; targets are ignored.
+        ``pred_fn`` is not applied: call it (or ``argmax``) on the result.
+        """
+        self.model.eval()
+        outputs = [self._forward(self._unpack(batch, need_y=False)[0]).cpu() for batch in dl]
+        if not outputs:
+            raise ValueError("the data loader yielded no batches; is the dataset empty?")
+        return torch.cat(outputs)
+
+    # -- helpers ----------------------------------------------------------------
+    def _one_epoch(self, epoch: int, train_dl: Iterable[Any], val_dl: Iterable[Any] | None,
+                   monitor: str | None) -> dict[str, float]:
+        """Train and validate once, step the scheduler, append and return the history row."""
+        start = time.perf_counter()
+        logs: dict[str, float] = {"epoch": epoch, **self.run_epoch(train_dl, train=True)}
+        if val_dl is not None:
+            logs |= {f"val_{k}": v for k, v in self.run_epoch(val_dl, train=False).items()}
+        logs["lr"] = self.optimizer.param_groups[0]["lr"]  # the lr this epoch used
+        if isinstance(self.lr_scheduler, ReduceLROnPlateau):
+            self.lr_scheduler.step(logs[monitor])
+        elif self.lr_scheduler is not None:
+            self.lr_scheduler.step()
+        logs["seconds"] = time.perf_counter() - start
+        self.history = pd.DataFrame([*self.history.to_dict("records"), logs])
+        return logs
+
+    def _check_monitor(self, monitor: str | None, mode: str, val_dl: Iterable[Any] | None,
+                       patience: int | None, ckpt_path: object) -> str | None:
+        """Return the column to watch (None when nothing needs it and it cannot be watched)."""
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', not {mode!r}.")
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be a positive number of epochs, not {patience!r}.")
+        needed = (patience is not None or ckpt_path is not None
+                  or isinstance(self.lr_scheduler, ReduceLROnPlateau))
+        if monitor is None or (val_dl is None and monitor.startswith("val_")):
+            if needed:
+                raise ValueError(
+                    f"monitor={monitor!r} cannot be watched without validation data, but "
+                    "patience, ckpt_path or ReduceLROnPlateau needs it: pass val_dl=..., "
+                    "or monitor='loss' to watch the training loss.")
+            return None
+        names = ["loss", *self.metrics["train"]]
+        columns = names + [f"val_{n}" for n in names] * (val_dl is not None)
+        if monitor not in columns:
+            raise ValueError(f"monitor={monitor!r} is not a history column; choose one of "
+                             f"{columns}.")
+        return monitor
+
+    def _unpack(self, batch: Any, need_y: bool) -> tuple[Any, torch.Tensor | None]:
+        """Split a batch into (x, y), both moved to the device."""
+        if isinstance(batch, (tuple, list)) and len(batch) in (1, 2):
+            x, y = batch[0], (batch[1] if len(batch) == 2 else None)
+        elif isinstance(batch, (torch.Tensor, Mapping)):
+            x, y = batch, None
+        else:
+            raise TypeError(f"got a batch of type {type(batch).__name__} (or of length > 2); "
+                            "a loader must yield x, (x,) or (x, y): pack several inputs "
+                            "as x = (x1, x2).")
+        if need_y and y is None:
+            raise ValueError("training and evaluate need (x, y) batches; this loader yields "
+                             "inputs only (use predict for those).")
+        return _to_device(x, self.device), _to_device(y, self.device)
+
+    def _forward(self, x: Any) -> Any:
+        """Call the model on x: a tensor, a tuple/list (positional) or a dict (keywords)."""
+        if isinstance(x, (tuple, list)):
+            return self.model(*x)
+        if isinstance(x, Mapping):
+            return self.model(**x)
+        return self.model(x)
+
+    def _checkpoint(self, path: str | os.PathLike[str] | None) -> dict[str, torch.Tensor]:
+        """Copy the weights to the CPU (safe from later steps) and save them to ``path``."""
+        state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        if path is not None:  # atomically: a temporary file, then a rename
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        return state
+
+
+def _improved(value: float, best: float, mode: str) -> bool:
+    """True when ``value`` beats ``best`` (NaN never does; any number beats a NaN best)."""
+    if math.isnan(value):
+        return False
+    return math.isnan(best) or (value < best if mode == "min" else value > best)
+
+
+def _to_device(data: Any, device: torch.device) -> Any:
+    """Move a tensor, or the tensors inside a tuple, list or dict, to ``device``."""
+    if isinstance(data, torch.Tensor):
+        return data.to(device)
+    if isinstance(data, Mapping):
+        return {k: _to_device(v, device) for k, v in data.items()}
+    if isinstance(data, (tuple, list)):
+        return [_to_device(v, device) for v in data]
+    return data

@@ -1,0 +1,177 @@
+"""Turn ``book/*.md`` chapters into executed ``notebooks/*.ipynb`` (the golden record).
+
+    python tools/notebooks.py build [CHAPTER ...]   # md -> ipynb, execute in place
+    python tools/notebooks.py sync  [CHAPTER ...]   # md -> ipynb, keep existing outputs
+    python tools/notebooks.py check                 # fail if any md and ipynb differ
+
+A chapter is a ``book/<d>-<d>-*.md`` file; CHAPTER may be its stem or path.
+Cell ids are derived from the cell content, so an unchanged cell keeps its id
+(and its place in git diffs) when other cells change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK, NOTEBOOKS = ROOT / "book", ROOT / "notebooks"
+KERNEL = "python3"
+# Environment for executing chapters: no progress bars in committed outputs.
+EXEC_ENV = {"TQDM_DISABLE": "1", "PYTHONHASHSEED": "0", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+def chapters(names: list[str] | None = None) -> list[Path]:
+    """The chapter sources selected by ``names`` (all chapters when empty)."""
+    every = sorted(p for p in BOOK.glob("[0-9]-[0-9]-*.md"))
+    if not names:
+        return every
+    picked = []
+    for name in names:
+        stem = Path(name).stem
+        match = [p for p in every if p.stem == stem or p.stem.startswith(stem + "-")]
+        if len(match) != 1:
+            raise SystemExit(f"Unknown chapter {name!r}; chapters are: {[p.stem for p in every]}")
+        picked.append(match[0])
+    return picked
+
+
+def notebook_path(md: Path) -> Path:
+    return NOTEBOOKS / md.with_suffix(".ipynb").name
+
+
+def _cell_key(cell: nbformat.NotebookNode) -> tuple:
+    """What the pairing check compares: type, source and tags."""
+    return (cell.cell_type, cell.source.strip(), tuple(cell.get("metadata", {}).get("tags", [])))
+
+
+def from_markdown(md: Path) -> nbformat.NotebookNode:
+    """Read a MyST chapter as a notebook with content-derived, stable cell ids."""
+    nb = jupytext.read(md)
+    seen: dict[str, int] = {}
+    for cell in nb.cells:
+        digest = hashlib.sha1(repr(_cell_key(cell)).encode()).hexdigest()[:10]
+        seen[digest] = seen.get(digest, 0) + 1
+        cell["id"] = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": KERNEL}
+    return nb
+
+
+def sync(md: Path) -> nbformat.NotebookNode:
+    """Rebuild the notebook from ``md``, keeping outputs of unchanged cells."""
+    nb = from_markdown(md)
+    target = notebook_path(md)
+    if target.exists():
+        old = {c["id"]: c for c in nbformat.read(target, as_version=4).cells}
+        for cell in nb.cells:
+            if cell.cell_type == "code" and cell["id"] in old:
+                cell.outputs = old[cell["id"]].get("outputs", [])
+                cell.execution_count = old[cell["id"]].get("execution_count")
+        nb.metadata.update({k: v for k, v in nbformat.read(target, as_version=4).metadata.items()
+                            if k == "pt20"})
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600) -> float:
+    """Execute ``nb`` in place in a fresh kernel; return the wall time in seconds."""
+    from nbclient import NotebookClient
+
+    os.environ.update(EXEC_ENV)
+    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": str(cwd)}})
+    start = time.perf_counter()
+    client.execute()
+    return time.perf_counter() - start
+
+
+def provenance(wall_s: float) -> dict:
+    """Where and with what the golden outputs were made (shown on the status page)."""
+    import torch
+    import torchvision
+
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "executed": dt.date.today().isoformat(),
+        "wall_s": round(wall_s, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "gpu": cuda,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def build(md: Path) -> float:
+    nb = from_markdown(md)
+    wall = execute(nb, cwd=NOTEBOOKS)
+    nb.metadata["pt20"] = provenance(wall)
+    write(nb, notebook_path(md))
+    return wall
+
+
+def write(nb: nbformat.NotebookNode, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".ipynb.tmp")
+    nbformat.write(nb, tmp)
+    tmp.replace(path)  # atomic: a failed run never leaves half a notebook
+
+
+def drift(md: Path) -> list[str]:
+    """Differences between ``md`` and its notebook (empty when they agree)."""
+    target = notebook_path(md)
+    if not target.exists():
+        return [f"{md.name}: no notebook {target.relative_to(ROOT)} (run `make notebooks`)"]
+    want = [_cell_key(c) for c in from_markdown(md).cells]
+    have = [_cell_key(c) for c in nbformat.read(target, as_version=4).cells]
+    if want == have:
+        return []
+    if len(want) != len(have):
+        return [f"{md.name}: {len(want)} cells in the md, {len(have)} in the notebook"]
+    first = next(i for i, (a, b) in enumerate(zip(want, have)) if a != b)
+    return [f"{md.name}: cell {first} differs from the notebook (run `make notebooks CH={md.stem}`)"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["build", "sync", "check"])
+    parser.add_argument("chapters", nargs="*")
+    args = parser.parse_args(argv)
+    selected = chapters(args.chapters)
+    if args.command == "check":
+        problems = [p for md in selected for p in drift(md)]
+        orphans = {p.stem for p in NOTEBOOKS.glob("*.ipynb")} - {md.stem for md in chapters()}
+        problems += [f"notebooks/{o}.ipynb has no book/{o}.md" for o in sorted(orphans)]
+        print("\n".join(problems) or f"{len(selected)} notebooks match their sources")
+        return 1 if problems else 0
+    for md in selected:
+        if args.command == "sync":
+            write(sync(md), notebook_path(md))
+            print(f"synced {md.stem}")
+        else:
+            print(f"executing {md.stem} ...", flush=True)
+            print(f"  {md.stem}: {build(md):.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
