@@ -8,7 +8,7 @@ CH ?=
 export TQDM_DISABLE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help install data notebooks notebook nbval book test test-fast lint bench serve lab clean
+.PHONY: help install data notebooks notebook nbval nbval-offline nbval-gpu book pages test lint bench serve lab clean site-test check-determinism
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -28,6 +28,7 @@ data:  ## fetch and verify all datasets into data/ (from the mirror or the inter
 
 notebooks:  ## md -> executed ipynb for every chapter, or one with CH=1-2-image-data
 	$(PY) tools/notebooks.py build $(CH)
+	$(PY) tools/site.py
 
 notebook: notebooks  ## alias: make notebook CH=...
 
@@ -37,3 +38,44 @@ nbval:  ## re-execute notebooks (or CH=...) and compare with the committed outpu
 
 lab:  ## JupyterLab that opens the book/*.md chapters as notebooks
 	$(BIN)/jupyter lab --ServerApp.root_dir=. book/
+
+pages:  ## regenerate _toc.yml, the study plan and the status page from book/chapters.yml
+	$(PY) tools/site.py
+
+book: pages  ## build the site into _build/html from the executed notebooks
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+serve:  ## serve the built site on http://127.0.0.1:8000
+	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory _build/html
+
+lint:  ## ruff over the package, tests and tools
+	$(BIN)/ruff check pt20 tests tools bench
+
+test:  ## everything CI checks: lint, unit tests, nbval, site build, browser test (GPU run when CUDA exists)
+	$(MAKE) lint
+	$(BIN)/pytest tests -m "not site" -n 2
+	$(MAKE) nbval-offline
+	$(MAKE) site-test
+	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then $(MAKE) nbval-gpu; \
+	else echo "no CUDA device: GPU lax run skipped"; fi
+
+nbval-offline:  ## nbval with every non-loopback connection refused and PT20_OFFLINE set
+	PYTHONPATH=tests/offline PT20_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider --nbval \
+		--sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile notebooks/
+
+nbval-gpu:  ## run every notebook on the GPU in lax mode (errors and self-checks, not golden outputs)
+	PT20_DEVICE=cuda $(BIN)/pytest -p no:cacheprovider --nbval-lax notebooks/
+
+site-test:  ## build the site from a clean _build, then check it in headless Chromium
+	rm -rf _build
+	$(MAKE) book
+	$(BIN)/pytest tests -m site
+
+check-determinism:  ## execute a few chapters twice and compare every checked output
+	$(BIN)/pytest tests/test_determinism.py
+
+bench:  ## execute every chapter fresh, record time, memory and metrics in bench/
+	$(PY) bench/run.py
+
+clean:  ## remove build outputs and chapter scratch files (keeps the verified datasets)
+	rm -rf _build bench/runs data/work

@@ -16,11 +16,11 @@ Run ``python -m pt20.data`` (``make data``) to fetch everything at once.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import fcntl
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -28,7 +28,10 @@ def get_device(prefer: str | None = None) -> torch.device:
     """
     wanted = os.environ.get(ENV_VAR) or prefer
     if wanted:
-        kind = torch.device(wanted).type
+        try:
+            kind = torch.device(wanted).type
+        except RuntimeError:  # not even a device string torch knows
+            kind = wanted
         if kind not in _KNOWN:
             raise ValueError(f"Unknown device {wanted!r}: use one of {', '.join(_KNOWN)}.")
         if not _available(kind):

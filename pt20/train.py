@@ -140,6 +140,10 @@ class Trainer:
         weights are kept in memory and saved to ``ckpt_path``; after ``patience``
         epochs without improvement training stops. The best weights are restored
         once, after the loop. Calling ``fit`` again continues training.
+
+        Without ``val_dl`` a ``val_`` monitor cannot be watched: the last weights
+        are kept, and ``fit`` raises if ``patience``, ``ckpt_path`` or a
+        ``ReduceLROnPlateau`` needs it (pass ``val_dl`` or ``monitor="loss"``).
         """
         monitor = self._check_monitor(monitor, mode, val_dl, patience, ckpt_path)
         self.stop_training, self.best_epoch = False, None
@@ -169,7 +173,6 @@ class Trainer:
         """The loss and every metric on ``dl``, computed over the whole dataset."""
         return self.run_epoch(dl, train=False)
 
-    @torch.inference_mode()
     def predict(self, dl: Iterable[Any]) -> torch.Tensor:
         """The model's raw outputs for every batch of ``dl``, concatenated, on the CPU.
 
@@ -177,10 +180,11 @@ class Trainer:
         ``pred_fn`` is not applied: call it (or ``argmax``) on the result.
         """
         self.model.eval()
-        outputs = [self._forward(self._unpack(batch, need_y=False)[0]).cpu() for batch in dl]
+        with torch.inference_mode():
+            outputs = [self._forward(self._unpack(b, need_y=False)[0]).cpu() for b in dl]
         if not outputs:
             raise ValueError("the data loader yielded no batches; is the dataset empty?")
-        return torch.cat(outputs)
+        return torch.cat(outputs)  # outside inference mode: an ordinary, editable tensor
 
     # -- helpers ----------------------------------------------------------------
     def _one_epoch(self, epoch: int, train_dl: Iterable[Any], val_dl: Iterable[Any] | None,

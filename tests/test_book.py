@@ -1,0 +1,145 @@
+"""The book's structure: md/ipynb pairing, chapter shape, forbidden patterns, generated pages."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import notebooks  # noqa: E402
+
+CHAPTERS = notebooks.chapters()
+PLAN = [c for part in yaml.safe_load((ROOT / "book" / "chapters.yml").read_text())["parts"] for c in part["chapters"]]
+ids = [md.stem for md in CHAPTERS]
+
+BANNED = {
+    r"\.cuda\(\)": "bare .cuda(): pick the device once and use .to(device)",
+    r"torchtext|torchkeras": "the book uses neither torchtext nor torchkeras",
+    r"^\s*!pip|%pip": "no install cells",
+    r"download\s*=\s*True": "no run-time downloads: use pt20.data",
+    r"torch\.load\((?![^)]*weights_only=True)": "torch.load without weights_only=True",
+    r"\.append\(\s*df|DataFrame\.append": "DataFrame.append is gone: use pd.concat",
+    r"torch\.(eig|qr|svd|symeig)\(": "use torch.linalg",
+    r"\.data\s*[-+*/]?=": "update parameters under torch.no_grad(), not through .data",
+    r"shared/data": "chapters read data through pt20.data, never from the mirror",
+    r"tqdm\.(auto|notebook)": "text-mode tqdm only",
+}
+
+
+def test_every_planned_chapter_has_a_source() -> None:
+    planned = {c["file"] for c in PLAN}
+    assert {md.stem for md in CHAPTERS} <= planned, "a chapter file is missing from book/chapters.yml"
+    missing = sorted(planned - {md.stem for md in CHAPTERS})
+    assert not missing, f"chapters not written yet: {missing}"
+
+
+def test_notebooks_match_their_sources() -> None:
+    problems = [p for md in CHAPTERS for p in notebooks.drift(md)]
+    assert not problems, "\n".join(problems)
+
+
+def test_drift_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    md = CHAPTERS[0]
+    copy = tmp_path / "book" / md.name
+    copy.parent.mkdir()
+    copy.write_text(md.read_text().replace("## Summary", "## Summary\n\nAn edit that never reached the notebook.", 1))
+    monkeypatch.setattr(notebooks, "NOTEBOOKS", ROOT / "notebooks")
+    assert notebooks.drift(copy), "an edited md must be reported as drift"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=ids)
+def test_chapter_shape(md: Path) -> None:
+    text = md.read_text()
+    plan = next(c for c in PLAN if c["file"] == md.stem)
+    assert re.search(rf"^# Day {plan['day']} · {re.escape(plan['id'])} ", text, re.M), "title '# Day N · X-Y ...'"
+    assert f"Day {plan['day']} of 20" in text, "the 'Day N of 20' breadcrumb line"
+    for head in ("## What you will learn", "## Summary", "## Exercises", "## Self-check"):
+        assert head in text, f"missing section {head!r}"
+    assert text.index("## Summary") < text.index("## Exercises") < text.index("## Self-check")
+    nb = notebooks.from_markdown(md)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "seed_everything(" in code[0].source, "the first code cell seeds everything"
+    last = code[-1].source
+    assert "assert" in last and "pt20.report(" in last, "the last code cell is the self-check"
+    exercises = re.findall(r"```\{solution-start\}", text)
+    assert 2 <= len(exercises) <= 4, f"{len(exercises)} exercises (want 2-4)"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=ids)
+def test_solutions_end_in_an_assert(md: Path) -> None:
+    blocks = re.findall(r"```\{solution-start\}.*?```\{solution-end\}", md.read_text(), re.S)
+    for block in blocks:
+        cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)\n```", block, re.S)
+        assert cells, "a solution must be an executed code cell"
+        lines = [ln for ln in cells[-1].splitlines() if ln.strip() and not ln.strip().startswith(("#", ":"))]
+        assert any(ln.lstrip().startswith("assert") for ln in lines[-4:]), f"solution does not end in an assert:\n{block}"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=ids)
+def test_no_forbidden_patterns(md: Path) -> None:
+    text = md.read_text()
+    found = [why for pattern, why in BANNED.items() if re.search(pattern, text, re.M)]
+    assert not found, found
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=ids)
+def test_ignored_outputs_are_few_and_explained(md: Path) -> None:
+    nb = notebooks.from_markdown(md)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    ignored = [c for c in code if "nbval-ignore-output" in c.metadata.get("tags", [])]
+    for cell in ignored:
+        first = cell.source.lstrip().splitlines()[0]
+        assert first.startswith("# nbval-ignore-output:") and len(first) > 30, f"no reason given:\n{cell.source}"
+    assert len(ignored) <= max(2, len(code) // 4), f"{len(ignored)} of {len(code)} cells ignored by nbval"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=ids)
+def test_committed_notebook_is_executed_and_error_free(md: Path) -> None:
+    nb = nbformat.read(notebooks.notebook_path(md), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "every code cell carries its golden output"
+    for cell in code:
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        if "raises-exception" not in cell.metadata.get("tags", []):
+            assert not errors, f"unexpected error in:\n{cell.source}"
+        warnings = [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"
+                    and re.search(r"Warning\b", o.text)]
+        assert not warnings, f"a warning leaked into the page:\n{warnings[0].text}"
+    assert "pt20" in nb.metadata and nb.metadata["pt20"]["wall_s"] > 0, "provenance of the golden outputs"
+
+
+def test_generated_pages_are_up_to_date() -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "site.py"), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_study_plan_lists_all_twenty_days() -> None:
+    plan = (ROOT / "book" / "study-plan.md").read_text()
+    for c in PLAN:
+        assert f"| {c['day']} | " in plan and c["id"] in plan
+    assert len(PLAN) == 20
+
+
+def test_toc_holds_every_executed_chapter() -> None:
+    toc = (ROOT / "_toc.yml").read_text()
+    for md in CHAPTERS:
+        assert f"notebooks/{md.stem}" in toc
+
+
+def test_budgets_are_respected_by_the_golden_run() -> None:
+    over = []
+    for c in PLAN:
+        nb = ROOT / "notebooks" / f"{c['file']}.ipynb"
+        if nb.exists():
+            wall = json.loads(nb.read_text())["metadata"].get("pt20", {}).get("wall_s", 0)
+            if wall > c["budget_s"] * 1.5:  # golden runs can share the machine; bench measures properly
+                over.append(f"{c['id']}: {wall} s > 1.5 x {c['budget_s']} s")
+    assert not over, over

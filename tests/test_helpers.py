@@ -1,0 +1,115 @@
+"""pt20.seed, pt20.device, pt20.plot and pt20.report."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import pt20
+
+matplotlib.use("Agg")
+
+
+def draws() -> tuple[float, float, list[float]]:
+    return random.random(), float(np.random.rand()), torch.rand(3).tolist()
+
+
+def test_seed_everything_makes_all_generators_repeat() -> None:
+    gen = pt20.seed.seed_everything(7)
+    first, first_gen = draws(), torch.randperm(10, generator=gen).tolist()
+    gen = pt20.seed.seed_everything(7)
+    assert draws() == first
+    assert torch.randperm(10, generator=gen).tolist() == first_gen
+    pt20.seed.seed_everything(8)
+    assert draws() != first
+
+
+def test_generator_is_independent_of_global_state() -> None:
+    a = torch.randint(0, 1000, (5,), generator=pt20.seed.generator(3))
+    torch.rand(100)  # consuming global randomness must not matter
+    b = torch.randint(0, 1000, (5,), generator=pt20.seed.generator(3))
+    assert torch.equal(a, b)
+
+
+def test_deterministic_flag_turns_on_deterministic_algorithms() -> None:
+    try:
+        pt20.seed.seed_everything(1, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_seed_worker_seeds_numpy_from_torch() -> None:
+    torch.manual_seed(123)
+    pt20.seed.seed_worker(0)
+    a = np.random.rand()
+    torch.manual_seed(123)
+    pt20.seed.seed_worker(0)
+    assert np.random.rand() == a
+
+
+@pytest.fixture
+def no_accelerators(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PT20_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+def test_device_order_is_cuda_then_mps_then_cpu(no_accelerators: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pt20.device.get_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pt20.device.get_device() == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pt20.device.get_device() == torch.device("cuda")
+
+
+def test_env_variable_overrides_the_device(no_accelerators: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("PT20_DEVICE", "cpu")
+    assert pt20.device.get_device() == torch.device("cpu")
+
+
+def test_unavailable_requested_device_says_how_to_fix(no_accelerators: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PT20_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match="PT20_DEVICE=cpu"):
+        pt20.device.get_device()
+    monkeypatch.setenv("PT20_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="Unknown device 'tpu'"):
+        pt20.device.get_device()
+    monkeypatch.setenv("PT20_DEVICE", "xpu")
+    with pytest.raises(ValueError, match="use one of cuda, mps, cpu"):
+        pt20.device.get_device()
+
+
+def test_describe_and_synchronize_on_cpu() -> None:
+    assert pt20.device.describe("cpu").startswith("cpu (")
+    pt20.device.synchronize(torch.device("cpu"))  # a no-op that must not raise
+
+
+def test_plot_history_draws_train_and_val_lines() -> None:
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0]})
+    ax = pt20.plot.plot_history(history)
+    assert len(ax.lines) == 2
+    assert list(ax.lines[1].get_ydata()) == [3.5, 2.5, 2.0]
+    assert ax.get_xlabel() == "epoch"
+    with pytest.raises(KeyError, match="acc"):
+        pt20.plot.plot_history(history, "acc")
+
+
+def test_report_writes_json_only_under_the_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PT20_REPORT_DIR", raising=False)
+    assert pt20.report("1-1", val_acc=0.8) == {"val_acc": 0.8}
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setenv("PT20_REPORT_DIR", str(tmp_path))
+    pt20.report("1-1", val_acc=torch.tensor(0.83))
+    pt20.report("1-1", last_acc=0.81)
+    assert json.loads((tmp_path / "1-1.json").read_text()) == {"last_acc": 0.81, "val_acc": pytest.approx(0.83)}
+    with pytest.raises(ValueError, match="finite"):
+        pt20.report("1-1", val_acc=float("nan"))

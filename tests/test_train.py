@@ -1,0 +1,308 @@
+"""Unit tests for ``pt20.train.Trainer`` on tiny, seeded, CPU-only problems."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torchmetrics.classification import BinaryAccuracy
+from tqdm import tqdm
+
+import pt20.train
+from pt20.train import Callback, Trainer
+
+COLUMNS = ["epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: a thread pool only adds overhead (tens of ms per op on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_data(n: int = 50, seed: int = 0, noise: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two Gaussian features; the label is x0 + x1 > 0, with a fraction of labels flipped."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 2, generator=gen)
+    y = (X.sum(dim=1) > 0).float()
+    flip = torch.rand(n, generator=gen) < noise
+    y[flip] = 1 - y[flip]
+    return X, y.unsqueeze(1)
+
+
+def make_loader(n: int = 50, seed: int = 0, batch_size: int = 16) -> DataLoader:
+    return DataLoader(TensorDataset(*make_data(n, seed)), batch_size=batch_size)
+
+
+def make_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Linear(2, 1)
+
+
+def make_trainer(model: nn.Module | None = None, lr: float = 0.1, **kwargs: Any) -> Trainer:
+    model = model if model is not None else make_model()
+    return Trainer(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=lr),
+                   {"acc": BinaryAccuracy()}, device="cpu", pred_fn=torch.sigmoid, **kwargs)
+
+
+def set_weights(model: nn.Module, weight: list[float], bias: float = 0.0) -> None:
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([weight]))
+        model.bias.fill_(bias)
+
+
+class WeightSetter(Callback):
+    """After epoch e, load ``states[e - 1]`` (with lr=0 the next epoch then runs on it)."""
+
+    def __init__(self, states: list[tuple[list[float], float]]) -> None:
+        self.states = states
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        if epoch <= len(self.states):
+            set_weights(trainer.model, *self.states[epoch - 1])
+
+
+def test_history_has_one_row_per_epoch_and_the_documented_columns() -> None:
+    trainer = make_trainer()
+    history = trainer.fit(make_loader(), make_loader(seed=1), epochs=3, progress=False)
+    assert list(history.columns) == COLUMNS
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert (history["seconds"] > 0).all()
+    assert history is trainer.history
+    no_val = make_trainer().fit(make_loader(), epochs=2, progress=False)
+    assert list(no_val.columns) == ["epoch", "loss", "acc", "lr", "seconds"]
+
+
+def test_a_second_fit_continues_training_and_appends_to_history() -> None:
+    trainer = make_trainer()
+    trainer.fit(make_loader(), make_loader(seed=1), epochs=2, progress=False)
+    history = trainer.fit(make_loader(), make_loader(seed=1), epochs=3, progress=False)
+    assert history["epoch"].tolist() == [1, 2, 3, 4, 5]
+    assert history["loss"].iloc[2] < history["loss"].iloc[0]  # it did not start over
+
+
+def test_evaluate_computes_loss_and_metrics_over_the_whole_dataset() -> None:
+    X, y = make_data(50)
+    model = make_model()
+    set_weights(model, [1.0, 0.5], bias=0.3)
+    trainer = make_trainer(model)
+    result = trainer.evaluate(make_loader(batch_size=16))  # batches of 16, 16, 16, 2
+    with torch.no_grad():
+        logits = model(X)
+    correct = ((torch.sigmoid(logits) > 0.5).float() == y).float()
+    mean_of_batches = torch.stack([c.mean() for c in correct.split(16)]).mean()
+    assert abs(correct.mean() - mean_of_batches) > 0.01  # the two ways really differ here
+    assert set(result) == {"loss", "acc"}
+    assert all(type(v) is float for v in result.values())
+    assert result["acc"] == pytest.approx(correct.mean().item(), abs=1e-6)
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, y)
+    assert result["loss"] == pytest.approx(loss.item(), abs=1e-6)
+
+
+def test_train_and_validation_metrics_never_share_state() -> None:
+    trainer = make_trainer(lr=0.0)  # frozen weights: each epoch sees the same model
+    dl_train, dl_val = make_loader(seed=0), make_loader(n=40, seed=7)
+    history = trainer.fit(dl_train, dl_val, epochs=2, progress=False)
+    train_acc, val_acc = trainer.evaluate(dl_train)["acc"], trainer.evaluate(dl_val)["acc"]
+    assert train_acc != pytest.approx(val_acc)
+    assert history["acc"].tolist() == pytest.approx([train_acc] * 2, abs=1e-6)
+    assert history["val_acc"].tolist() == pytest.approx([val_acc] * 2, abs=1e-6)
+
+
+def test_early_stopping_stops_after_patience_epochs_without_improvement() -> None:
+    trainer = make_trainer(lr=0.0)  # val_loss never improves after epoch 1
+    history = trainer.fit(make_loader(), make_loader(seed=1), epochs=10, patience=2,
+                          progress=False)
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert trainer.best_epoch == 1
+
+
+def test_the_best_weights_are_restored_and_saved_to_the_checkpoint(tmp_path: Path) -> None:
+    class Corrupt(Callback):
+        def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+            if epoch == 4:  # epoch 5 then starts from bad weights
+                set_weights(trainer.model, [-3.0, -3.0], bias=2.0)
+
+    ckpt = tmp_path / "ckpt" / "best.pt"
+    dl_train, dl_val = make_loader(), make_loader(seed=1)
+    trainer = make_trainer(lr=0.5)
+    history = trainer.fit(dl_train, dl_val, epochs=5, ckpt_path=ckpt, callbacks=[Corrupt()],
+                          progress=False)
+    best = history.loc[history["val_loss"].idxmin()]
+    assert best["epoch"] != 5 and history["val_loss"].iloc[-1] > best["val_loss"] + 0.1
+    assert trainer.best_epoch == best["epoch"]
+    assert trainer.evaluate(dl_val)["loss"] == pytest.approx(best["val_loss"], abs=1e-6)
+
+    fresh = make_model(seed=123)
+    fresh.load_state_dict(torch.load(ckpt, weights_only=True))
+    assert make_trainer(fresh).evaluate(dl_val)["loss"] == pytest.approx(best["val_loss"],
+                                                                          abs=1e-6)
+    assert [p.name for p in ckpt.parent.iterdir()] == ["best.pt"]  # no temporary file left
+
+
+def test_mode_max_keeps_the_epoch_with_the_highest_metric() -> None:
+    # lr=0 and a callback pick each epoch's weights. Epoch 2 has the best accuracy but,
+    # being over-confident on the flipped labels, the worst loss: only (val_acc, max) picks it.
+    good_but_confident, bad_but_timid = ([40.0, 40.0], 0.0), ([-0.01, -0.01], 0.0)
+    model = make_model()
+    set_weights(model, *bad_but_timid)
+    trainer = make_trainer(model, lr=0.0)
+    dl_val = make_loader(seed=1)
+    history = trainer.fit(make_loader(), dl_val, epochs=3, monitor="val_acc", mode="max",
+                          callbacks=[WeightSetter([good_but_confident, bad_but_timid])],
+                          progress=False)
+    assert history["val_acc"].idxmax() == 1 and history["val_loss"].idxmin() != 1
+    assert trainer.best_epoch == 2
+    assert trainer.evaluate(dl_val)["acc"] == pytest.approx(history["val_acc"].max())
+
+
+def test_predict_returns_cpu_outputs_for_loaders_with_and_without_targets() -> None:
+    X, y = make_data(50)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5))
+    trainer = Trainer(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+                      device="cpu")
+    loaders = [DataLoader(X, batch_size=16), DataLoader(TensorDataset(X), batch_size=16),
+               DataLoader(TensorDataset(X, y), batch_size=16)]
+    outputs = [trainer.predict(dl) for dl in loaders]
+    model.eval()
+    with torch.no_grad():
+        expected = model(X)  # eval mode: no dropout, so every call agrees
+    for out in outputs:
+        assert out.shape == (50, 3) and out.device.type == "cpu"
+        assert not out.requires_grad
+        torch.testing.assert_close(out, expected)
+    outputs[0][0] = 0.0  # an ordinary tensor, not a read-only inference tensor
+
+
+def test_a_callback_can_stop_training_and_sees_each_epoch() -> None:
+    class StopAtTwo(Callback):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, float]] = []
+
+        def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+            self.seen.append((epoch, logs["val_loss"]))
+            if epoch == 2:
+                trainer.stop_training = True
+
+    stopper = StopAtTwo()
+    trainer = make_trainer()
+    history = trainer.fit(make_loader(), make_loader(seed=1), epochs=10, callbacks=[stopper],
+                          progress=False)
+    assert len(history) == 2
+    assert stopper.seen == list(zip(history["epoch"], history["val_loss"], strict=True))
+    assert len(trainer.fit(make_loader(), epochs=1, progress=False)) == 3  # the flag was reset
+
+
+def test_the_lr_column_follows_the_scheduler_once_per_epoch() -> None:
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    trainer = Trainer(model, nn.BCEWithLogitsLoss(), optimizer, device="cpu",
+                      lr_scheduler=scheduler)
+    history = trainer.fit(make_loader(), make_loader(seed=1), epochs=3, progress=False)
+    assert history["lr"].tolist() == pytest.approx([0.1, 0.05, 0.025])
+
+
+def test_reduce_lr_on_plateau_is_stepped_with_the_monitored_value() -> None:
+    model = make_model()
+    unused = nn.Parameter(torch.zeros(1))  # the optimizer never moves the model
+    optimizer = torch.optim.SGD([unused], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
+    trainer = Trainer(model, nn.BCEWithLogitsLoss(), optimizer, device="cpu",
+                      lr_scheduler=scheduler)
+    history = trainer.fit(make_loader(), make_loader(seed=1), epochs=4, progress=False)
+    assert history["lr"].tolist() == pytest.approx([0.1, 0.1, 0.05, 0.025])
+
+
+@pytest.mark.parametrize("kwargs", [{"patience": 2}, {"ckpt_path": "best.pt"}])
+def test_a_val_monitor_without_val_dl_raises_a_clear_error(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"val_dl=.*monitor='loss'"):
+        make_trainer().fit(make_loader(), epochs=2, progress=False, **kwargs)
+
+
+def test_without_val_dl_the_training_loss_can_be_monitored() -> None:
+    trainer = make_trainer(lr=0.0)
+    history = trainer.fit(make_loader(), epochs=10, monitor="loss", patience=1, progress=False)
+    assert len(history) == 2 and trainer.best_epoch == 1
+
+
+def test_an_unknown_monitor_or_mode_is_rejected_with_the_choices() -> None:
+    trainer = make_trainer()
+    with pytest.raises(ValueError, match="val_acc"):
+        trainer.fit(make_loader(), make_loader(), monitor="val_accuracy", progress=False)
+    with pytest.raises(ValueError, match="'min' or 'max'"):
+        trainer.fit(make_loader(), make_loader(), mode="maximum", progress=False)
+    assert trainer.history.empty
+
+
+def test_bad_metrics_are_rejected_when_the_trainer_is_built() -> None:
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="torchmetrics"):
+        Trainer(model, nn.MSELoss(), optimizer, {"acc": lambda p, t: 0.0}, device="cpu")
+    with pytest.raises(ValueError, match="clashes"):
+        Trainer(model, nn.MSELoss(), optimizer, {"val_acc": BinaryAccuracy()}, device="cpu")
+
+
+class TwoInputs(Dataset):
+    def __init__(self, as_dict: bool) -> None:
+        self.X, self.y = make_data(20)
+        self.as_dict = as_dict
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[Any, torch.Tensor]:
+        a, b = self.X[i, :1], self.X[i, 1:]
+        return ({"a": a, "b": b} if self.as_dict else (a, b)), self.y[i]
+
+
+class AddInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(1, 1), nn.Linear(1, 1)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.a(a) + self.b(b)
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_several_inputs_are_passed_as_arguments(as_dict: bool) -> None:
+    torch.manual_seed(0)
+    trainer = make_trainer(AddInputs())
+    dl = DataLoader(TwoInputs(as_dict), batch_size=8)
+    history = trainer.fit(dl, dl, epochs=2, progress=False)
+    assert len(history) == 2
+    assert trainer.predict(dl).shape == (20, 1)
+
+
+def test_the_default_device_comes_from_pt20_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PT20_DEVICE", "cpu")
+    model = make_model()
+    trainer = Trainer(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+    assert trainer.device == torch.device("cpu")
+
+
+def test_the_progress_bar_goes_to_stderr_and_respects_tqdm_disable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_trainer().fit(make_loader(), make_loader(seed=1), epochs=2)
+    out, err = capsys.readouterr()
+    assert out == "" and "fit" in err and "val_loss" in err
+    make_trainer().fit(make_loader(), epochs=2, progress=False)
+    assert capsys.readouterr() == ("", "")
+    # $TQDM_DISABLE works by changing tqdm's default for ``disable`` (read at import),
+    # which an explicit ``disable=False`` would override. Simulate that default here.
+    monkeypatch.setattr(pt20.train, "tqdm", functools.partial(tqdm, disable=True))
+    make_trainer().fit(make_loader(), epochs=2)
+    assert capsys.readouterr() == ("", "")
