@@ -59,8 +59,8 @@ test:  ## everything CI checks: lint, unit tests, nbval, site build, browser tes
 	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then $(MAKE) nbval-gpu; \
 	else echo "no CUDA device: GPU lax run skipped"; fi
 
-nbval-offline:  ## nbval with every non-loopback connection refused and PT20_OFFLINE set
-	PYTHONPATH=tests/offline PT20_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider --nbval \
+nbval-offline:  ## nbval with no network, PT20_OFFLINE set and deprecation warnings as errors
+	IPYTHONDIR=$(CURDIR)/tests/strict_kernel PT20_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider --nbval \
 		--sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile notebooks/
 
 nbval-gpu:  ## run every notebook on the GPU in lax mode (errors and self-checks, not golden outputs)

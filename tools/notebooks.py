@@ -54,14 +54,46 @@ def _cell_key(cell: nbformat.NotebookNode) -> tuple:
     return (cell.cell_type, cell.source.strip(), tuple(cell.get("metadata", {}).get("tags", [])))
 
 
+COLAB_TAG = "pt20-colab"
+
+
+def repository_url() -> str:
+    """The one place the repository URL is configured: ``repository.url`` in _config.yml."""
+    import yaml
+
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def colab_cell() -> nbformat.NotebookNode:
+    """First cell of every generated notebook: installs pt20 only when running on Colab.
+
+    It is hidden on the site (``remove-cell``) and is not part of the ``.md`` source.
+    """
+    source = (
+        "# On Google Colab, install the book's helper package first; elsewhere `make install` did it.\n"
+        "import sys\n\n"
+        'if "google.colab" in sys.modules:\n'
+        "    import subprocess\n\n"
+        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{repository_url()}"], check=True)'
+    )
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["remove-cell", COLAB_TAG]})
+    cell["id"] = COLAB_TAG
+    return cell
+
+
+def without_colab(cells: list) -> list:
+    return [c for c in cells if COLAB_TAG not in c.get("metadata", {}).get("tags", [])]
+
+
 def from_markdown(md: Path) -> nbformat.NotebookNode:
     """Read a MyST chapter as a notebook with content-derived, stable cell ids."""
     nb = jupytext.read(md)
     seen: dict[str, int] = {}
-    for cell in nb.cells:
+    for cell in nb.cells:  # (the Colab cell is inserted afterwards with a fixed id)
         digest = hashlib.sha1(repr(_cell_key(cell)).encode()).hexdigest()[:10]
         seen[digest] = seen.get(digest, 0) + 1
         cell["id"] = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+    nb.cells.insert(0, colab_cell())
     nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": KERNEL}
     return nb
@@ -141,8 +173,8 @@ def drift(md: Path) -> list[str]:
     target = notebook_path(md)
     if not target.exists():
         return [f"{md.name}: no notebook {target.relative_to(ROOT)} (run `make notebooks`)"]
-    want = [_cell_key(c) for c in from_markdown(md).cells]
-    have = [_cell_key(c) for c in nbformat.read(target, as_version=4).cells]
+    want = [_cell_key(c) for c in without_colab(from_markdown(md).cells)]
+    have = [_cell_key(c) for c in without_colab(nbformat.read(target, as_version=4).cells)]
     if want == have:
         return []
     if len(want) != len(have):

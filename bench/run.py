@@ -1,0 +1,182 @@
+"""`make bench`: execute every chapter fresh and record time, memory and quality.
+
+    python bench/run.py                      # all chapters, serial + 2 workers, site render
+    python bench/run.py --chapters 2-2 --out /tmp/b --no-totals   # quick run (used by the tests)
+
+Writes ``<out>/results.csv`` (one row per chapter) and ``<out>/results.md`` (the table and the
+totals). Chapters report their metrics through ``pt20.report`` into ``$PT20_REPORT_DIR``; nothing
+is scraped from printed text. The committed notebooks are not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import notebooks  # noqa: E402
+
+COLUMNS = ["chapter", "device", "wall_s", "peak_rss_mb", "metric_name", "metric_value", "target", "original"]
+
+
+def plan() -> dict[str, dict]:
+    parts = yaml.safe_load((ROOT / "book" / "chapters.yml").read_text())["parts"]
+    return {c["file"]: c for part in parts for c in part["chapters"]}
+
+
+class PeakRSS(threading.Thread):
+    """Samples the resident memory of a process tree (the kernel) every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process, self.peak, self.running = psutil.Process(pid), 0, True
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                procs = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+
+def run_chapter(md: Path, report_dir: Path) -> dict:
+    """Execute one chapter in a fresh kernel; return its timing and memory."""
+    from nbclient import NotebookClient
+
+    os.environ.update(notebooks.EXEC_ENV)
+    os.environ["PT20_REPORT_DIR"] = str(report_dir)
+    nb = notebooks.from_markdown(md)
+    client = NotebookClient(nb, timeout=900, kernel_name=notebooks.KERNEL,
+                            resources={"metadata": {"path": str(notebooks.NOTEBOOKS)}})
+    with client.setup_kernel():
+        sampler = PeakRSS(client.km.provisioner.process.pid)
+        sampler.start()
+        start = time.perf_counter()
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        wall = time.perf_counter() - start
+        sampler.running = False
+    return {"wall_s": wall, "peak_rss_mb": sampler.peak / 2**20}
+
+
+def row_for(md: Path, timing: dict, report_dir: Path, device: str) -> dict:
+    meta = plan()[md.stem]
+    report_file = report_dir / f"{meta['id']}.json"
+    metrics = json.loads(report_file.read_text()) if report_file.exists() else {}
+    name = meta["metric"]
+    value = metrics.get(name, min(metrics.values()) if metrics else None)
+    return {
+        "chapter": md.stem, "device": device, "wall_s": f"{timing['wall_s']:.1f}",
+        "peak_rss_mb": f"{timing['peak_rss_mb']:.0f}", "metric_name": name,
+        "metric_value": "" if value is None else f"{value:.4f}", "target": meta["target"],
+        "original": "" if meta["original"] is None else meta["original"],
+        "all_metrics": ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())),
+        "budget_s": meta["budget_s"],
+    }
+
+
+def run_all(chapters: list[Path], workers: int, report_dir: Path) -> tuple[float, dict[str, dict]]:
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        timings = dict(zip([md.stem for md in chapters], pool.map(lambda md: run_chapter(md, report_dir), chapters)))
+    return time.perf_counter() - start, timings
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def edit_one_chapter_rerun(chapter: Path) -> float:
+    """Time to find which notebooks drifted after an edit, plus re-executing only that one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        edited = Path(tmp) / chapter.name
+        edited.write_text(chapter.read_text().replace("## Summary", "## Summary\n\nAn edit.", 1))
+        start = time.perf_counter()
+        stale = [md for md in notebooks.chapters() if md != chapter and notebooks.drift(md)]
+        stale += [edited] if notebooks.drift(edited) else []
+        for md in stale:
+            run_chapter(md, Path(tmp))
+        return time.perf_counter() - start
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| chapter | device | wall (s) | budget (s) | peak RSS (MB) | headline metric | target | 2020 original "
+             "| all metrics |", "|---|---|---:|---:|---:|---|---:|---:|---|"]
+    for r in rows:
+        flag = "" if float(r["wall_s"]) <= r["budget_s"] else " ⚠"
+        metric = f"{r['metric_name']} = {r['metric_value'] or '(not reported)'}"
+        lines.append(f"| {r['chapter']} | {r['device']} | {r['wall_s']}{flag} | {r['budget_s']} | {r['peak_rss_mb']} "
+                     f"| {metric} | {r['target']} | {r['original']} | {r['all_metrics']} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    import torch
+    import torchvision
+
+    return (f"{notebooks._cpu_model()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
+            f"Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chapters", nargs="*", help="chapter ids or stems (default: all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench")
+    parser.add_argument("--no-totals", action="store_true", help="skip the parallel run, site render and re-run timing")
+    args = parser.parse_args(argv)
+
+    import pt20
+
+    device = str(pt20.device.get_device())
+    chapters = notebooks.chapters(args.chapters)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as reports:
+        serial, timings = run_all(chapters, 1, Path(reports))
+        rows = [row_for(md, timings[md.stem], Path(reports), device) for md in chapters]
+        for r in rows:
+            print(f"{r['chapter']:<32} {r['wall_s']:>6} s  {r['peak_rss_mb']:>5} MB  "
+                  f"{r['metric_name']}={r['metric_value']}")
+    with open(args.out / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    totals = [f"- whole book, serial: {serial:.0f} s ({serial / 60:.1f} min) for {len(chapters)} chapters"]
+    if not args.no_totals:
+        with tempfile.TemporaryDirectory() as reports:
+            parallel, _ = run_all(chapters, 2, Path(reports))
+        totals.append(f"- whole book, 2 parallel workers: {parallel:.0f} s ({parallel / 60:.1f} min)")
+        render = timed([sys.executable, "-m", "jupyter_book.cli.main", "build", ".", "--builder", "html", "--all"])
+        totals.append(f"- site render (`jupyter-book build --all`): {render:.0f} s")
+        smallest = min(chapters, key=lambda md: float(next(r for r in rows if r["chapter"] == md.stem)["wall_s"]))
+        totals.append(f"- re-run after editing one chapter ({smallest.stem}): drift check of all chapters + "
+                      f"re-executing only that one: {edit_one_chapter_rerun(smallest):.0f} s")
+    slowest = sorted(rows, key=lambda r: -float(r["wall_s"]))[:3]
+    totals.append("- slowest: " + ", ".join(f"{r['chapter']} ({r['wall_s']} s)" for r in slowest))
+    report = (f"# Benchmark results\n\nRun {dt.datetime.now():%Y-%m-%d %H:%M} on {machine()}; device `{device}`.\n\n"
+              + table(rows) + "\n\n" + "\n".join(totals) + "\n")
+    (args.out / "results.md").write_text(report)
+    print("\n" + report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""`make bench` is not part of `make test` (no timed tests), but its script must run."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+import run as bench  # noqa: E402
+
+
+def test_bench_runs_one_small_chapter(tmp_path: Path) -> None:
+    stem = "2-2-autograd"
+    if not (ROOT / "book" / f"{stem}.md").exists():
+        pytest.skip(f"{stem} not written yet")
+    assert bench.main(["--chapters", stem, "--out", str(tmp_path), "--no-totals"]) == 0
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert [r["chapter"] for r in rows] == [stem]
+    assert list(rows[0]) == bench.COLUMNS
+    assert float(rows[0]["wall_s"]) > 0 and float(rows[0]["peak_rss_mb"]) > 50  # a kernel with torch loaded
+    assert rows[0]["metric_value"], "the chapter reported its metric through pt20.report"
+    assert "| chapter |" in (tmp_path / "results.md").read_text()

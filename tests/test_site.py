@@ -1,0 +1,192 @@
+"""The built site, checked in headless Chromium as a reader would see it (`make site-test`).
+
+Needs `_build/html` (built by `make book`) and Debian's chromium + chromium-driver.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+pytestmark = pytest.mark.site
+
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+
+
+def toc_files() -> list[str]:
+    files = [TOC["root"]]
+    for part in TOC["parts"]:
+        for ch in part["chapters"]:
+            files.append(ch["file"])
+            files += [s["file"] for s in ch.get("sections", [])]
+    return files
+
+
+PAGES = toc_files()
+CHAPTER_PAGES = [f for f in PAGES if f.startswith("notebooks/")]
+LOCAL_SCHEMES = ("data:", "blob:", "about:", "chrome", "devtools:")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    if not (HTML / "index.html").exists():
+        pytest.fail("no site in _build/html: run `make book` first")
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, driver_bin = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_bin):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are required in CI (apt-get install chromium chromium-driver)")
+        pytest.skip("chromium/chromedriver not installed: apt-get install chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--window-size=1280,900"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_bin), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def visit(browser: object, url: str) -> None:
+    browser.get_log("browser")  # drain logs of the previous page
+    browser.get_log("performance")
+    browser.get(url)
+    time.sleep(0.3)
+
+
+def requests_made(browser: object) -> list[str]:
+    urls = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def test_every_page_loads_without_errors_or_external_requests(browser: object, server: str) -> None:
+    problems = []
+    for page in PAGES:
+        visit(browser, f"{server}/{page}.html")
+        if "404" in browser.title or not browser.find_elements("css selector", "main h1"):
+            problems.append(f"{page}: did not render a page with a title")
+        errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        external = [u for u in requests_made(browser) if not u.startswith((server, *LOCAL_SCHEMES))]
+        problems += [f"{page}: console error {e}" for e in errors] + [f"{page}: external request {u}" for u in external]
+    assert not problems, "\n".join(problems)
+    print(f"{len(PAGES)} pages checked")
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_chapter_shows_code_outputs_and_figures(browser: object, server: str, page: str) -> None:
+    visit(browser, f"{server}/{page}.html")
+    assert browser.find_elements("css selector", "div.cell div.cell_input"), "no code cells"
+    assert browser.find_elements("css selector", "div.cell div.cell_output"), "no outputs"
+    images = browser.find_elements("css selector", "div.cell_output img")
+    for img in images:
+        width = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img)
+        assert width and width > 0, f"figure not decoded: {img.get_attribute('src')}"
+    text = browser.find_element("css selector", "main").text
+    assert "Self-check" in text and "Exercises" in text
+    assert browser.find_elements("css selector", "a.right-next, a.left-prev"), "no previous/next links"
+    downloads = [a.get_attribute("href") or "" for a in browser.find_elements("css selector", "a[href$='.ipynb']")]
+    assert any(page.split("/")[-1] in h for h in downloads), "no .ipynb download link"
+
+
+def test_figures_exist_on_training_chapters(browser: object, server: str) -> None:
+    with_figures = 0
+    for page in CHAPTER_PAGES:
+        visit(browser, f"{server}/{page}.html")
+        with_figures += bool(browser.find_elements("css selector", "div.cell_output img"))
+    assert with_figures >= len(CHAPTER_PAGES) // 2, f"only {with_figures} chapter pages show figures"
+
+
+def test_math_is_typeset_offline(browser: object, server: str) -> None:
+    for page in CHAPTER_PAGES:
+        visit(browser, f"{server}/{page}.html")
+        if browser.find_elements("css selector", "span.math, div.math"):
+            time.sleep(1.0)
+            assert browser.find_elements("css selector", "mjx-container"), f"{page}: math not typeset"
+            return
+    pytest.fail("no chapter contains math to typeset")
+
+
+def test_search_finds_a_chapter(browser: object, server: str) -> None:
+    visit(browser, f"{server}/search.html?q=Titanic")
+    for _ in range(40):
+        links = [a.get_attribute("href") for a in browser.find_elements("css selector", "ul.search li a")]
+        if links:
+            break
+        time.sleep(0.25)
+    assert any("1-1-structured-data" in (h or "") for h in links), links
+
+
+def test_exercise_solution_opens_on_click(browser: object, server: str) -> None:
+    visit(browser, f"{server}/{CHAPTER_PAGES[0]}.html")
+    solution = browser.find_element("css selector", ".solution.dropdown, .solution.toggle, details.solution")
+    body = solution.find_elements("css selector", ".cell, .solution-content, section")
+    hidden_before = not any(b.is_displayed() for b in body)
+    button = solution.find_element("css selector", "button.toggle-button, summary, .toggle-button")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    time.sleep(0.5)
+    assert hidden_before, "solutions must start collapsed"
+    assert any(b.is_displayed() for b in solution.find_elements("css selector", ".cell, .solution-content, section"))
+
+
+def test_dark_mode_switch(browser: object, server: str) -> None:
+    visit(browser, f"{server}/book/index.html")
+    before = browser.execute_script("return document.documentElement.dataset.theme")
+    browser.find_element("css selector", ".theme-switch-button").click()
+    after = browser.execute_script("return document.documentElement.dataset.theme")
+    assert before != after
+
+
+def test_launch_buttons_point_at_the_executed_notebook(browser: object, server: str) -> None:
+    visit(browser, f"{server}/{CHAPTER_PAGES[0]}.html")
+    hrefs = [a.get_attribute("href") or "" for a in browser.find_elements("css selector", "a")]
+    colab = [h for h in hrefs if "colab.research.google.com" in h]
+    assert colab and all(h.endswith(".ipynb") for h in colab), colab
+
+
+def test_all_notebooks_zip_is_offered() -> None:
+    archive = HTML / "pytorch-in-20-days-notebooks.zip"
+    names = zipfile.ZipFile(archive).namelist()
+    assert len(names) == len(CHAPTER_PAGES) and all(n.endswith(".ipynb") for n in names)
+
+
+def test_screenshots(browser: object, server: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for name, page in [("front", "book/index"), ("chapter", CHAPTER_PAGES[0])]:
+        visit(browser, f"{server}/{page}.html")
+        path = SHOTS / f"{name}.png"
+        browser.save_screenshot(str(path))
+        assert path.stat().st_size > 10_000
