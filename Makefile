@@ -8,7 +8,7 @@ CH ?=
 export TQDM_DISABLE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: help install data notebooks notebook nbval nbval-offline nbval-gpu book pages test lint bench serve lab clean site-test check-determinism
+.PHONY: help install data notebooks notebook nbval nbval-offline nbval-gpu book pages test lint bench serve lab clean site-test check-determinism linkcheck
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -44,6 +44,9 @@ pages:  ## regenerate _toc.yml, the study plan and the status page from book/cha
 
 book: pages  ## build the site into _build/html from the executed notebooks
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+linkcheck:  ## (online) check every external link of the site with Sphinx's linkcheck builder
+	$(BIN)/jupyter-book build . --builder linkcheck
 
 serve:  ## serve the built site on http://127.0.0.1:8000
 	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory _build/html

@@ -3,8 +3,8 @@
     python bench/run.py                      # all chapters, serial + 2 workers, site render
     python bench/run.py --chapters 2-2 --out /tmp/b --no-totals   # quick run (used by the tests)
 
-Writes ``<out>/results.csv`` (one row per chapter) and ``<out>/results.md`` (the table and the
-totals). Chapters report their metrics through ``pt20.report`` into ``$PT20_REPORT_DIR``; nothing
+Writes ``<out>/results.csv`` (one row per chapter) and ``<out>/README.md`` (the table and the
+totals; with the default ``--out`` that is ``bench/README.md``). Chapters report their metrics through ``pt20.report`` into ``$PT20_REPORT_DIR``; nothing
 is scraped from printed text. The committed notebooks are not touched.
 """
 
@@ -171,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"re-executing only that one: {edit_one_chapter_rerun(smallest):.0f} s")
     slowest = sorted(rows, key=lambda r: -float(r["wall_s"]))[:3]
     totals.append("- slowest: " + ", ".join(f"{r['chapter']} ({r['wall_s']} s)" for r in slowest))
-    report = (f"# Benchmark results\n\nRun {dt.datetime.now():%Y-%m-%d %H:%M} on {machine()}; device `{device}`.\n\n"
+    report = (f"# Benchmark results\n\n`make bench` executes every chapter fresh in its own kernel and records wall "
+              f"time, the kernel's peak memory and the metrics the chapter reported with `pt20.report`. "
+              f"Latest run: {dt.datetime.now():%Y-%m-%d %H:%M} on {machine()}; device `{device}`.\n\n"
               + table(rows) + "\n\n" + "\n".join(totals) + "\n")
-    (args.out / "results.md").write_text(report)
+    (args.out / "README.md").write_text(report)
     print("\n" + report)
     return 0
 

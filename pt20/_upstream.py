@@ -126,14 +126,15 @@ def imdb_from_folder(acl: Path, out: Path) -> None:
     """aclImdb/{train,test}/{neg,pos} -> ``train.tsv.gz`` and ``test.tsv.gz`` in ``out``.
 
     The recipe of the mirror: control characters become spaces, rows are sorted
-    by (label, id) and shuffled with a fixed seed, and test reviews whose text
-    also occurs in train are dropped.
+    by (label, id), test reviews whose text also occurs in train are dropped, and
+    each split is shuffled with a fixed seed. Rebuilt from the mirror's own files
+    this reproduces the registry's content checksums of both TSVs exactly.
     """
     train, test = _reviews(acl / "train"), _reviews(acl / "test")
+    seen = {text for _, _, text in train}
+    test = [row for row in test if row[2] not in seen]  # dropped before the shuffle
     random.Random(2011).shuffle(train)
     random.Random(2012).shuffle(test)
-    seen = {text for _, _, text in train}
-    test = [row for row in test if row[2] not in seen]
     out.mkdir(parents=True, exist_ok=True)
     _write_tsv_gz(train, out / "train.tsv.gz")
     _write_tsv_gz(test, out / "test.tsv.gz")

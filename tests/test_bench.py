@@ -23,4 +23,4 @@ def test_bench_runs_one_small_chapter(tmp_path: Path) -> None:
     assert list(rows[0]) == bench.COLUMNS
     assert float(rows[0]["wall_s"]) > 0 and float(rows[0]["peak_rss_mb"]) > 50  # a kernel with torch loaded
     assert rows[0]["metric_value"], "the chapter reported its metric through pt20.report"
-    assert "| chapter |" in (tmp_path / "results.md").read_text()
+    assert "| chapter |" in (tmp_path / "README.md").read_text()

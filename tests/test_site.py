@@ -183,6 +183,18 @@ def test_all_notebooks_zip_is_offered() -> None:
     assert len(names) == len(CHAPTER_PAGES) and all(n.endswith(".ipynb") for n in names)
 
 
+def test_external_links_are_listed_for_an_online_check() -> None:
+    """Offline we cannot follow them; list them (`_build/external-links.txt`) for `make linkcheck`."""
+    import re
+
+    links = set()
+    for page in HTML.rglob("*.html"):
+        links |= set(re.findall(r'href="(https?://[^"#]+)', page.read_text(errors="ignore")))
+    (ROOT / "_build" / "external-links.txt").write_text("\n".join(sorted(links)) + "\n")
+    assert links, "the site links to its repository and data sources"
+    assert all(not re.match(r"https?://(127\.|localhost)", u) for u in links)
+
+
 def test_screenshots(browser: object, server: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     for name, page in [("front", "book/index"), ("chapter", CHAPTER_PAGES[0])]:

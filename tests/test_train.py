@@ -108,7 +108,7 @@ def test_evaluate_computes_loss_and_metrics_over_the_whole_dataset() -> None:
     assert result["loss"] == pytest.approx(loss.item(), abs=1e-6)
 
 
-def test_train_and_validation_metrics_never_share_state() -> None:
+def test_history_has_train_metrics_from_train_data_and_val_metrics_from_val_data() -> None:
     trainer = make_trainer(lr=0.0)  # frozen weights: each epoch sees the same model
     dl_train, dl_val = make_loader(seed=0), make_loader(n=40, seed=7)
     history = trainer.fit(dl_train, dl_val, epochs=2, progress=False)
@@ -116,6 +116,39 @@ def test_train_and_validation_metrics_never_share_state() -> None:
     assert train_acc != pytest.approx(val_acc)
     assert history["acc"].tolist() == pytest.approx([train_acc] * 2, abs=1e-6)
     assert history["val_acc"].tolist() == pytest.approx([val_acc] * 2, abs=1e-6)
+
+
+def test_metrics_are_cloned_so_the_callers_object_and_the_splits_stay_separate() -> None:
+    acc = BinaryAccuracy()
+    model = make_model()
+    trainer = Trainer(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+                      {"acc": acc}, device="cpu")
+    trainer.fit(make_loader(), make_loader(seed=1), epochs=1, progress=False)
+    assert not acc.update_called
+    assert trainer.metrics["train"]["acc"] is not trainer.metrics["val"]["acc"]
+
+
+def test_an_interrupted_pass_leaves_no_stale_metric_state() -> None:
+    def breaks_after_one_batch() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        yield next(iter(make_loader(seed=3, batch_size=8)))
+        raise KeyboardInterrupt
+
+    trainer = make_trainer(lr=0.0)
+    expected = trainer.evaluate(make_loader())
+    with pytest.raises(KeyboardInterrupt):
+        trainer.evaluate(breaks_after_one_batch())
+    assert trainer.evaluate(make_loader()) == pytest.approx(expected, abs=1e-6)
+
+
+def test_metrics_receive_pred_fn_of_the_outputs() -> None:
+    model = make_model()
+    set_weights(model, [1.0, 0.5], bias=0.3)
+    acc = make_trainer(model).evaluate(make_loader())["acc"]
+    flipped = Trainer(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+                      {"acc": BinaryAccuracy()}, device="cpu",
+                      pred_fn=lambda logits: torch.sigmoid(-logits))
+    assert flipped.evaluate(make_loader())["acc"] == pytest.approx(1 - acc, abs=1e-6)
+    assert acc > 0.6
 
 
 def test_early_stopping_stops_after_patience_epochs_without_improvement() -> None:
@@ -200,7 +233,7 @@ def test_a_callback_can_stop_training_and_sees_each_epoch() -> None:
                           progress=False)
     assert len(history) == 2
     assert stopper.seen == list(zip(history["epoch"], history["val_loss"], strict=True))
-    assert len(trainer.fit(make_loader(), epochs=1, progress=False)) == 3  # the flag was reset
+    assert len(trainer.fit(make_loader(), epochs=2, progress=False)) == 4  # the flag was reset
 
 
 def test_the_lr_column_follows_the_scheduler_once_per_epoch() -> None:
