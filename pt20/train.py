@@ -48,7 +48,8 @@ class Trainer:
 
     ``metrics`` maps a name to a ``torchmetrics.Metric``; each metric receives
     ``pred_fn(outputs)`` (for example ``torch.sigmoid`` for a model that returns
-    logits) and the targets. ``device`` defaults to ``pt20.device.get_device()``.
+    logits) and the targets; ``trainer.metrics["train"]`` and ``["val"]`` hold the
+    trainer's own copies. ``device`` defaults to ``pt20.device.get_device()``.
     """
 
     def __init__(
@@ -104,6 +105,8 @@ class Trainer:
         self.model.train(train)
         metrics = self.metrics["train" if train else "val"]
         step = self.train_step if train else self.eval_step
+        for metric in metrics.values():
+            metric.reset()  # also clears what an interrupted pass left behind
         total, count = 0.0, 0
         with torch.set_grad_enabled(train):
             for batch in dl:
@@ -114,11 +117,7 @@ class Trainer:
                     metric.update(self.pred_fn(outputs), y)  # accumulate, do not average
         if count == 0:
             raise ValueError("the data loader yielded no batches; is the dataset empty?")
-        logs = {"loss": total / count}
-        for name, metric in metrics.items():
-            logs[name] = float(metric.compute())
-            metric.reset()
-        return logs
+        return {"loss": total / count} | {n: float(m.compute()) for n, m in metrics.items()}
 
     # -- layer 3: many epochs ----------------------------------------------------
     def fit(
@@ -127,7 +126,7 @@ class Trainer:
         val_dl: Iterable[Any] | None = None,
         epochs: int = 10,
         *,
-        monitor: str | None = "val_loss",
+        monitor: str = "val_loss",
         mode: str = "min",
         patience: int | None = None,
         ckpt_path: str | os.PathLike[str] | None = None,
@@ -145,17 +144,18 @@ class Trainer:
         are kept, and ``fit`` raises if ``patience``, ``ckpt_path`` or a
         ``ReduceLROnPlateau`` needs it (pass ``val_dl`` or ``monitor="loss"``).
         """
-        monitor = self._check_monitor(monitor, mode, val_dl, patience, ckpt_path)
+        watch = self._check_monitor(monitor, mode, val_dl, patience, ckpt_path)
         self.stop_training, self.best_epoch = False, None
         best, best_state, wait = math.nan, None, 0
         first = len(self.history) + 1
         bar = tqdm(range(first, first + epochs), desc="fit", unit="epoch",
                    **({} if progress else {"disable": True}))  # keeps $TQDM_DISABLE working
         for epoch in bar:
-            logs = self._one_epoch(epoch, train_dl, val_dl, monitor)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k != "epoch"})
-            if monitor and _improved(logs[monitor], best, mode):
-                best, wait, self.best_epoch = logs[monitor], 0, epoch
+            logs = self._one_epoch(epoch, train_dl, val_dl, watch)
+            postfix = {k: f"{v:.4g}" for k, v in logs.items() if k not in ("epoch", "seconds")}
+            bar.set_postfix(postfix, refresh=False)  # drawn with the next update
+            if watch and _improved(logs[watch], best, mode):
+                best, wait, self.best_epoch = logs[watch], 0, epoch
                 best_state = self._checkpoint(ckpt_path)
             else:
                 wait += 1
@@ -188,7 +188,7 @@ class Trainer:
 
     # -- helpers ----------------------------------------------------------------
     def _one_epoch(self, epoch: int, train_dl: Iterable[Any], val_dl: Iterable[Any] | None,
-                   monitor: str | None) -> dict[str, float]:
+                   watch: str | None) -> dict[str, float]:
         """Train and validate once, step the scheduler, append and return the history row."""
         start = time.perf_counter()
         logs: dict[str, float] = {"epoch": epoch, **self.run_epoch(train_dl, train=True)}
@@ -196,28 +196,28 @@ class Trainer:
             logs |= {f"val_{k}": v for k, v in self.run_epoch(val_dl, train=False).items()}
         logs["lr"] = self.optimizer.param_groups[0]["lr"]  # the lr this epoch used
         if isinstance(self.lr_scheduler, ReduceLROnPlateau):
-            self.lr_scheduler.step(logs[monitor])
+            self.lr_scheduler.step(logs[watch])
         elif self.lr_scheduler is not None:
             self.lr_scheduler.step()
         logs["seconds"] = time.perf_counter() - start
         self.history = pd.DataFrame([*self.history.to_dict("records"), logs])
         return logs
 
-    def _check_monitor(self, monitor: str | None, mode: str, val_dl: Iterable[Any] | None,
+    def _check_monitor(self, monitor: str, mode: str, val_dl: Iterable[Any] | None,
                        patience: int | None, ckpt_path: object) -> str | None:
-        """Return the column to watch (None when nothing needs it and it cannot be watched)."""
+        """Return the column to watch, or None when it cannot be watched and nothing needs it."""
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}.")
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be a positive number of epochs, not {patience!r}.")
         needed = (patience is not None or ckpt_path is not None
                   or isinstance(self.lr_scheduler, ReduceLROnPlateau))
-        if monitor is None or (val_dl is None and monitor.startswith("val_")):
+        if val_dl is None and monitor.startswith("val_"):
             if needed:
                 raise ValueError(
-                    f"monitor={monitor!r} cannot be watched without validation data, but "
-                    "patience, ckpt_path or ReduceLROnPlateau needs it: pass val_dl=..., "
-                    "or monitor='loss' to watch the training loss.")
+                    f"monitor={monitor!r} needs validation data (patience, ckpt_path and "
+                    "ReduceLROnPlateau watch it): pass val_dl=..., or monitor='loss' to "
+                    "watch the training loss.")
             return None
         names = ["loss", *self.metrics["train"]]
         columns = names + [f"val_{n}" for n in names] * (val_dl is not None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,17 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement() -> Non
                           progress=False)
     assert history["epoch"].tolist() == [1, 2, 3]
     assert trainer.best_epoch == 1
+
+
+def test_a_nan_loss_never_counts_as_an_improvement(tmp_path: Path) -> None:
+    model = make_model()
+    set_weights(model, [math.nan, math.nan])  # a diverged model
+    trainer = make_trainer(model, lr=0.0)
+    ckpt = tmp_path / "best.pt"
+    history = trainer.fit(make_loader(), make_loader(seed=1), epochs=10, patience=2,
+                          ckpt_path=ckpt, progress=False)
+    assert history["val_loss"].isna().all() and len(history) == 2
+    assert trainer.best_epoch is None and not ckpt.exists()
 
 
 def test_the_best_weights_are_restored_and_saved_to_the_checkpoint(tmp_path: Path) -> None:
