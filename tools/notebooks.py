@@ -74,7 +74,8 @@ def colab_cell() -> nbformat.NotebookNode:
         "import sys\n\n"
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n\n"
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+{repository_url()}"], check=True)'
+        f'    package = "git+{repository_url()}"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)'
     )
     cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["remove-cell", COLAB_TAG]})
     cell["id"] = COLAB_TAG
