@@ -4,8 +4,9 @@
     python bench/run.py --chapters 2-2 --out /tmp/b --no-totals   # quick run (used by the tests)
 
 Writes ``<out>/results.csv`` (one row per chapter) and ``<out>/README.md`` (the table and the
-totals; with the default ``--out`` that is ``bench/README.md``). Chapters report their metrics through ``pt20.report`` into ``$PT20_REPORT_DIR``; nothing
-is scraped from printed text. The committed notebooks are not touched.
+totals; with the default ``--out`` that is ``bench/README.md``). Chapters report their metrics
+through ``pt20.report`` into ``$PT20_REPORT_DIR``; nothing is scraped from printed text. The
+committed notebooks are not touched unless ``--save`` is given.
 """
 
 from __future__ import annotations
@@ -56,8 +57,12 @@ class PeakRSS(threading.Thread):
             time.sleep(0.05)
 
 
-def run_chapter(md: Path, report_dir: Path) -> dict:
-    """Execute one chapter in a fresh kernel; return its timing and memory."""
+def run_chapter(md: Path, report_dir: Path, save: bool = False) -> dict:
+    """Execute one chapter in a fresh kernel; return its timing and memory.
+
+    With ``save`` the executed notebook also becomes the committed golden record (what
+    ``make notebooks`` writes), so one quiet serial run can serve both purposes.
+    """
     from nbclient import NotebookClient
 
     os.environ.update(notebooks.EXEC_ENV)
@@ -73,6 +78,9 @@ def run_chapter(md: Path, report_dir: Path) -> dict:
             client.execute_cell(cell, index)
         wall = time.perf_counter() - start
         sampler.running = False
+    if save:
+        nb.metadata["pt20"] = notebooks.provenance(wall)
+        notebooks.write(nb, notebooks.notebook_path(md))
     return {"wall_s": wall, "peak_rss_mb": sampler.peak / 2**20}
 
 
@@ -92,10 +100,11 @@ def row_for(md: Path, timing: dict, report_dir: Path, device: str) -> dict:
     }
 
 
-def run_all(chapters: list[Path], workers: int, report_dir: Path) -> tuple[float, dict[str, dict]]:
+def run_all(chapters: list[Path], workers: int, report_dir: Path, save: bool = False) -> tuple[float, dict[str, dict]]:
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        timings = dict(zip([md.stem for md in chapters], pool.map(lambda md: run_chapter(md, report_dir), chapters)))
+        results = pool.map(lambda md: run_chapter(md, report_dir, save), chapters)
+        timings = dict(zip([md.stem for md in chapters], results))
     return time.perf_counter() - start, timings
 
 
@@ -142,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapters", nargs="*", help="chapter ids or stems (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     parser.add_argument("--no-totals", action="store_true", help="skip the parallel run, site render and re-run timing")
+    parser.add_argument("--save", action="store_true",
+                        help="also write the serial run's notebooks as the golden record")
     args = parser.parse_args(argv)
 
     import pt20
@@ -150,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     chapters = notebooks.chapters(args.chapters)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as reports:
-        serial, timings = run_all(chapters, 1, Path(reports))
+        serial, timings = run_all(chapters, 1, Path(reports), save=args.save)
+        if args.save:
+            subprocess.run([sys.executable, str(ROOT / "tools" / "site.py")], check=True)
         rows = [row_for(md, timings[md.stem], Path(reports), device) for md in chapters]
         for r in rows:
             print(f"{r['chapter']:<32} {r['wall_s']:>6} s  {r['peak_rss_mb']:>5} MB  "
