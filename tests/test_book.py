@@ -22,7 +22,7 @@ ids = [md.stem for md in CHAPTERS]
 
 BANNED = {
     r"\.cuda\(\)": "bare .cuda(): pick the device once and use .to(device)",
-    r"torchtext|torchkeras": "the book uses neither torchtext nor torchkeras",
+    r"^\s*(import|from)\s+(torchtext|torchkeras)": "the book uses neither torchtext nor torchkeras",
     r"^\s*!pip|%pip": "no install cells",
     r"download\s*=\s*True": "no run-time downloads: use pt20.data",
     r"torch\.load\((?![^)]*weights_only=True)": "torch.load without weights_only=True",
