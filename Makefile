@@ -7,6 +7,9 @@ CH ?=
 # Executed notebooks carry no progress bars and no timing noise.
 export TQDM_DISABLE := 1
 export PYTHONHASHSEED := 0
+# Idle OpenMP threads sleep instead of spinning: with two kernels on two cores (nbval -n 2)
+# spinning threads starve each other; results are bit-for-bit the same.
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: help install data notebooks notebook nbval nbval-offline nbval-gpu book pages test lint bench serve lab clean site-test check-determinism linkcheck
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_history(history: pd.DataFrame, metric: str = "loss", ax: Axes | None = None) -> Axes:
@@ -19,6 +20,7 @@ def plot_history(history: pd.DataFrame, metric: str = "loss", ax: Axes | None = 
     if val in history.columns:
         ax.plot(epochs, history[val], "s--", label=f"val {metric}")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} per epoch")
     ax.grid(alpha=0.3)

@@ -126,7 +126,7 @@ class Trainer:
         val_dl: Iterable[Any] | None = None,
         epochs: int = 10,
         *,
-        monitor: str = "val_loss",
+        monitor: str | None = "val_loss",
         mode: str = "min",
         patience: int | None = None,
         ckpt_path: str | os.PathLike[str] | None = None,
@@ -203,7 +203,7 @@ class Trainer:
         self.history = pd.DataFrame([*self.history.to_dict("records"), logs])
         return logs
 
-    def _check_monitor(self, monitor: str, mode: str, val_dl: Iterable[Any] | None,
+    def _check_monitor(self, monitor: str | None, mode: str, val_dl: Iterable[Any] | None,
                        patience: int | None, ckpt_path: object) -> str | None:
         """Return the column to watch, or None when it cannot be watched and nothing needs it."""
         if mode not in ("min", "max"):
@@ -212,6 +212,10 @@ class Trainer:
             raise ValueError(f"patience must be a positive number of epochs, not {patience!r}.")
         needed = (patience is not None or ckpt_path is not None
                   or isinstance(self.lr_scheduler, ReduceLROnPlateau))
+        if monitor is None:  # watch nothing: keep the last weights
+            if needed:
+                raise ValueError("patience, ckpt_path and ReduceLROnPlateau need a monitor such as 'val_loss'.")
+            return None
         if val_dl is None and monitor.startswith("val_"):
             if needed:
                 raise ValueError(

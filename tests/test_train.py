@@ -351,3 +351,15 @@ def test_the_progress_bar_goes_to_stderr_and_respects_tqdm_disable(
     monkeypatch.setattr(pt20.train, "tqdm", functools.partial(tqdm, disable=True))
     make_trainer().fit(make_loader(), epochs=2)
     assert capsys.readouterr() == ("", "")
+
+
+def test_monitor_none_trains_and_keeps_the_last_weights() -> None:
+    torch.manual_seed(0)
+    X, y = torch.randn(40, 2), torch.randn(40, 1)
+    dl = DataLoader(TensorDataset(X, y), batch_size=10)
+    model = nn.Linear(2, 1)
+    trainer = Trainer(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), device="cpu")
+    history = trainer.fit(dl, dl, epochs=2, monitor=None, progress=False)
+    assert len(history) == 2 and trainer.best_epoch is None
+    with pytest.raises(ValueError, match="need a monitor"):
+        trainer.fit(dl, dl, epochs=1, monitor=None, patience=1, progress=False)
