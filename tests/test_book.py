@@ -69,6 +69,8 @@ def test_chapter_shape(md: Path) -> None:
     assert "seed_everything(" in code[0].source, "the first code cell seeds everything"
     last = code[-1].source
     assert "assert" in last and "pt20.report(" in last, "the last code cell is the self-check"
+    assert f'pt20.report("{plan["id"]}"' in last and f"{plan['metric']}=" in last, \
+        f"the self-check reports the headline metric {plan['metric']!r} named in book/chapters.yml"
     exercises = re.findall(r"```\{solution-start\}", text)
     assert 2 <= len(exercises) <= 4, f"{len(exercises)} exercises (want 2-4)"
 
