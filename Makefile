@@ -36,7 +36,7 @@ notebooks:  ## md -> executed ipynb for every chapter, or one with CH=1-2-image-
 notebook: notebooks  ## alias: make notebook CH=...
 
 nbval:  ## re-execute notebooks (or CH=...) and compare with the committed outputs
-	$(BIN)/pytest -p no:cacheprovider --nbval --sanitize-with tests/nbval_sanitize.cfg \
+	$(BIN)/pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		$(if $(CH),notebooks/$(CH).ipynb,-n 2 --dist loadfile notebooks/)
 
 lab:  ## JupyterLab that opens the book/*.md chapters as notebooks
@@ -67,7 +67,7 @@ test:  ## everything CI checks: lint, unit tests, nbval, site build, browser tes
 
 nbval-offline:  ## nbval with no network, PT20_OFFLINE set and deprecation warnings as errors
 	IPYTHONDIR=$(CURDIR)/tests/strict_kernel PT20_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider --nbval \
-		--sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile notebooks/
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile notebooks/
 
 nbval-gpu:  ## run every notebook on the GPU in lax mode (errors and self-checks, not golden outputs)
 	PT20_DEVICE=cuda $(BIN)/pytest -p no:cacheprovider --nbval-lax notebooks/

@@ -29,7 +29,7 @@ def smallest_chapter() -> Path:
 
 def nbval(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval", "--sanitize-with", str(SANITIZE),
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval", "--nbval-sanitize-with", str(SANITIZE),
          str(path), "-q"], capture_output=True, text=True, cwd=path.parent,
         env={**os.environ, "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0"})
 
