@@ -55,7 +55,7 @@ serve:  ## serve the built site on http://127.0.0.1:8000
 	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory _build/html
 
 lint:  ## ruff over the package, tests and tools
-	$(BIN)/ruff check pt20 tests tools bench
+	$(BIN)/ruff check pt20 tests tools bench _ext
 
 test:  ## everything CI checks: lint, unit tests, nbval, site build, browser test (GPU run when CUDA exists)
 	$(MAKE) lint
