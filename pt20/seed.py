@@ -41,10 +41,11 @@ def seed_everything(seed: int = 42, deterministic: bool = False) -> torch.Genera
 
 
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn`` for DataLoader workers (chapter 5-1).
+    """``worker_init_fn`` for DataLoader workers (chapter 5-1): PyTorch's documented recipe.
 
-    torch gives every worker its own seed; this derives NumPy's and ``random``'s
-    seeds from it so that augmentations drawn with them are reproducible too.
+    Since PyTorch 1.9 the DataLoader already seeds torch, ``random`` and NumPy in
+    each worker from the loader's base seed; this makes that explicit and is the
+    place to seed any other library a dataset draws random numbers from.
     """
     worker_seed = torch.initial_seed() % 2**32
     np.random.seed(worker_seed)
