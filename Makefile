@@ -80,8 +80,8 @@ site-test:  ## build the site from a clean _build, then check it in headless Chr
 check-determinism:  ## execute a few chapters twice and compare every checked output
 	$(BIN)/pytest tests/test_determinism.py
 
-bench:  ## execute every chapter fresh, record time, memory and metrics in bench/
-	$(PY) bench/run.py
+bench:  ## execute every chapter fresh, record time, memory and metrics in bench/ (ARGS=--save also refreshes the golden notebooks)
+	$(PY) bench/run.py $(ARGS)
 
 clean:  ## remove build outputs and chapter scratch files (keeps the verified datasets)
 	rm -rf _build bench/runs data/work

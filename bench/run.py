@@ -93,11 +93,16 @@ def row_for(md: Path, timing: dict, report_dir: Path, device: str) -> dict:
     return {
         "chapter": md.stem, "device": device, "wall_s": f"{timing['wall_s']:.1f}",
         "peak_rss_mb": f"{timing['peak_rss_mb']:.0f}", "metric_name": name,
-        "metric_value": "" if value is None else f"{value:.4f}", "target": meta["target"],
+        "metric_value": "" if value is None else _fmt(value), "target": meta["target"],
         "original": "" if meta["original"] is None else meta["original"],
-        "all_metrics": ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())),
+        "all_metrics": ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(metrics.items())),
         "budget_s": meta["budget_s"],
     }
+
+
+def _fmt(value: float) -> str:
+    """Counts print as integers, measurements with four decimals."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
 
 
 def run_all(chapters: list[Path], workers: int, report_dir: Path, save: bool = False) -> tuple[float, dict[str, dict]]:
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as reports:
             parallel, _ = run_all(chapters, 2, Path(reports))
         totals.append(f"- whole book, 2 parallel workers: {parallel:.0f} s ({parallel / 60:.1f} min)")
-        render = timed([sys.executable, "-m", "jupyter_book.cli.main", "build", ".", "--builder", "html", "--all"])
+        render = timed([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--builder", "html", "--all"])
         totals.append(f"- site render (`jupyter-book build --all`): {render:.0f} s")
         smallest = min(chapters, key=lambda md: float(next(r for r in rows if r["chapter"] == md.stem)["wall_s"]))
         totals.append(f"- re-run after editing one chapter ({smallest.stem}): drift check of all chapters + "
