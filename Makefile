@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 CH ?=
-# Executed notebooks carry no progress bars and no timing noise.
-export TQDM_DISABLE := 1
+# Executed notebooks carry no progress bars (set for kernels only: the Trainer's unit tests
+# check the bar itself). tools/notebooks.py and bench/run.py set the same for their kernels.
+NB_ENV := TQDM_DISABLE=1
 export PYTHONHASHSEED := 0
 # Idle OpenMP threads sleep instead of spinning: with two kernels on two cores (nbval -n 2)
 # spinning threads starve each other; results are bit-for-bit the same.
@@ -36,7 +37,7 @@ notebooks:  ## md -> executed ipynb for every chapter, or one with CH=1-2-image-
 notebook: notebooks  ## alias: make notebook CH=...
 
 nbval:  ## re-execute notebooks (or CH=...) and compare with the committed outputs
-	$(BIN)/pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	$(NB_ENV) $(BIN)/pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		$(if $(CH),notebooks/$(CH).ipynb,-n 2 --dist loadfile notebooks/)
 
 lab:  ## JupyterLab that opens the book/*.md chapters as notebooks
@@ -66,11 +67,11 @@ test:  ## everything CI checks: lint, unit tests, nbval, site build, browser tes
 	else echo "no CUDA device: GPU lax run skipped"; fi
 
 nbval-offline:  ## nbval with no network, PT20_OFFLINE set and deprecation warnings as errors
-	IPYTHONDIR=$(CURDIR)/tests/strict_kernel PT20_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider --nbval \
+	$(NB_ENV) IPYTHONDIR=$(CURDIR)/tests/strict_kernel PT20_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile notebooks/
 
 nbval-gpu:  ## run every notebook on the GPU in lax mode (errors and self-checks, not golden outputs)
-	PT20_DEVICE=cuda $(BIN)/pytest -p no:cacheprovider --nbval-lax notebooks/
+	$(NB_ENV) PT20_DEVICE=cuda $(BIN)/pytest -p no:cacheprovider --nbval-lax notebooks/
 
 site-test:  ## build the site from a clean _build, then check it in headless Chromium
 	rm -rf _build
