@@ -24,9 +24,10 @@ def checked_outputs(md: Path) -> list[str]:
     for cell in nb.cells:
         if cell.cell_type != "code" or "nbval-ignore-output" in cell.metadata.get("tags", []):
             continue
-        for out in cell.outputs:
-            text = out.get("text") or out.get("data", {}).get("text/plain", "")
-            seen.append(ADDRESS.sub("0xADDRESS", text))
+        # A kernel may deliver one print as several stream messages (timing-dependent), so
+        # compare each cell's joined text, as nbval does, not the list of messages.
+        text = "".join(out.get("text") or out.get("data", {}).get("text/plain", "") for out in cell.outputs)
+        seen.append(ADDRESS.sub("0xADDRESS", text))
     return seen
 
 
@@ -37,4 +38,4 @@ def test_chapter_is_deterministic(stem: str) -> None:
         pytest.skip(f"{stem} not written yet")
     first, second = checked_outputs(md), checked_outputs(md)
     assert first == second
-    assert len(first) > 5, "the chapter prints too little to compare"
+    assert sum(len(t) > 0 for t in first) > 5, "the chapter prints too little to compare"
