@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import sys
@@ -187,8 +188,6 @@ def _spec(name: str) -> Dataset:
 
 def listing_sha256(root: Path, tree: TreeSpec) -> tuple[int, str]:
     """(file count, listing hash) of ``tree`` under ``root``; see ``TreeSpec``."""
-    import hashlib
-
     files = sorted((root / tree.folder).glob(tree.pattern))
     lines = "".join(f"{p.relative_to(root).as_posix()} {_files.sha256(p)}\n" for p in files)
     return len(files), hashlib.sha256(lines.encode()).hexdigest()

@@ -105,13 +105,14 @@ def sync(md: Path) -> nbformat.NotebookNode:
     nb = from_markdown(md)
     target = notebook_path(md)
     if target.exists():
-        old = {c["id"]: c for c in nbformat.read(target, as_version=4).cells}
+        committed = nbformat.read(target, as_version=4)
+        old = {c["id"]: c for c in committed.cells}
         for cell in nb.cells:
             if cell.cell_type == "code" and cell["id"] in old:
                 cell.outputs = old[cell["id"]].get("outputs", [])
                 cell.execution_count = old[cell["id"]].get("execution_count")
-        nb.metadata.update({k: v for k, v in nbformat.read(target, as_version=4).metadata.items()
-                            if k == "pt20"})
+        if "pt20" in committed.metadata:
+            nb.metadata["pt20"] = committed.metadata["pt20"]
     return nb
 
 
