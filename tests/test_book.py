@@ -149,3 +149,25 @@ def test_budgets_are_respected_by_the_golden_run() -> None:
             if wall > c["budget_s"] * 1.5:  # golden runs can share the machine; bench measures properly
                 over.append(f"{c['id']}: {wall} s > 1.5 x {c['budget_s']} s")
     assert not over, over
+
+
+def _config_paths(config: dict) -> list[str]:
+    """Every file or folder of the repository that _config.yml tells Sphinx to read."""
+    sphinx = config["sphinx"]
+    paths = list(sphinx.get("local_extensions", {}).values())
+    for key in ("html_static_path", "html_extra_path", "templates_path"):
+        paths += sphinx["config"].get(key, [])
+    paths += [sphinx["config"][key] for key in ("html_favicon", "html_logo") if key in sphinx["config"]]
+    return paths
+
+
+def test_site_config_names_only_committed_paths() -> None:
+    # CI builds from a clean clone: a folder that exists only in a working tree (empty folders
+    # are not committed) turns into a build warning there, and -W fails the site.
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    tracked_files = set(tracked.splitlines())
+    missing = [p for p in _config_paths(config)
+               if p not in tracked_files and not any(f.startswith(p.rstrip("/") + "/") for f in tracked_files)]
+    assert _config_paths(config), "the config names no paths: the test lost its subject"
+    assert not missing, f"_config.yml names paths that a clean checkout lacks: {missing}"
