@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# every pytest step goes through tools/pytest-step, which turns "collected nothing" into a clear failure
+PYTEST := tools/pytest-step $(BIN)/pytest
 CH ?=
 # Executed notebooks carry no progress bars (set for kernels only: the Trainer's unit tests
 # check the bar itself). tools/notebooks.py and bench/run.py set the same for their kernels.
@@ -37,7 +39,7 @@ notebooks:  ## md -> executed ipynb for every chapter, or one with CH=1-2-image-
 notebook: notebooks  ## alias: make notebook CH=...
 
 nbval:  ## re-execute notebooks (or CH=...) and compare with the committed outputs
-	$(NB_ENV) $(BIN)/pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	$(NB_ENV) $(PYTEST) -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		$(if $(CH),notebooks/$(CH).ipynb,-n 2 --dist loadfile notebooks/)
 
 lab:  ## JupyterLab that opens the book/*.md chapters as notebooks
@@ -60,26 +62,26 @@ lint:  ## ruff over the package, tests and tools
 
 test:  ## everything CI checks: lint, unit tests, nbval, site build, browser test (GPU run when CUDA exists)
 	$(MAKE) lint
-	$(BIN)/pytest tests -m "not site" -n 2
+	$(PYTEST) tests -m "not site" -n 2
 	$(MAKE) nbval-offline
 	$(MAKE) site-test
 	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then $(MAKE) nbval-gpu; \
 	else echo "no CUDA device: GPU lax run skipped"; fi
 
 nbval-offline:  ## nbval with no network, PT20_OFFLINE set and deprecation warnings as errors
-	$(NB_ENV) IPYTHONDIR=$(CURDIR)/tests/strict_kernel PT20_OFFLINE=1 $(BIN)/pytest -p no:cacheprovider --nbval \
+	$(NB_ENV) IPYTHONDIR=$(CURDIR)/tests/strict_kernel PT20_OFFLINE=1 $(PYTEST) -p no:cacheprovider --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -n 2 --dist loadfile notebooks/
 
 nbval-gpu:  ## run every notebook on the GPU in lax mode (errors and self-checks, not golden outputs)
-	$(NB_ENV) PT20_DEVICE=cuda $(BIN)/pytest -p no:cacheprovider --nbval-lax notebooks/
+	$(NB_ENV) PT20_DEVICE=cuda $(PYTEST) -p no:cacheprovider --nbval-lax notebooks/
 
 site-test:  ## build the site from a clean _build, then check it in headless Chromium
 	rm -rf _build
 	$(MAKE) book
-	$(BIN)/pytest tests -m site
+	$(PYTEST) tests -m site
 
 check-determinism:  ## execute a few chapters twice and compare every checked output
-	$(BIN)/pytest tests/test_determinism.py
+	$(PYTEST) tests/test_determinism.py
 
 bench:  ## execute every chapter fresh, record time, memory and metrics in bench/ (ARGS=--save also refreshes the golden notebooks)
 	$(PY) bench/run.py $(ARGS)

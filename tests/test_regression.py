@@ -116,3 +116,12 @@ def test_strict_kernel_refuses_network_and_deprecated_api() -> None:
     )
     text = "".join(o.get("text", "") for o in outputs)
     assert text.splitlines() == ["refused URLError", "refused DeprecationWarning", "refused FutureWarning"], text
+
+
+def test_a_pytest_step_that_collects_nothing_fails_and_says_why(tmp_path: Path) -> None:
+    step = [str(ROOT / "tools" / "pytest-step"), sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
+    empty = subprocess.run([*step, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert empty.returncode == 5 and "no tests were collected" in empty.stderr
+    (tmp_path / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    one = subprocess.run([*step, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert one.returncode == 0 and "pytest-step" not in one.stderr
