@@ -14,7 +14,7 @@ export PYTHONHASHSEED := 0
 # spinning threads starve each other; results are bit-for-bit the same.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help install data notebooks notebook nbval nbval-offline nbval-gpu book pages test lint bench serve lab clean site-test check-determinism linkcheck
+.PHONY: help install lock data notebooks notebook nbval nbval-offline nbval-gpu book pages test lint bench serve lab clean site-test check-determinism linkcheck
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -28,6 +28,10 @@ install: $(PY)  ## create .venv, install the pinned stack and pt20 (editable), f
 	$(PY) -m pip install --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3"
 	$(MAKE) data
+
+lock:  ## after changing requirements.txt and `make install`: pin the whole installed stack in constraints.txt
+	{ sed -n '1,3p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v -i '^pt20'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 data:  ## fetch and verify all datasets into data/ (from the mirror or the internet)
 	$(PY) -m pt20 data

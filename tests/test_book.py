@@ -171,3 +171,19 @@ def test_site_config_names_only_committed_paths() -> None:
                if p not in tracked_files and not any(f.startswith(p.rstrip("/") + "/") for f in tracked_files)]
     assert _config_paths(config), "the config names no paths: the test lost its subject"
     assert not missing, f"_config.yml names paths that a clean checkout lacks: {missing}"
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("#")[0].strip().split("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_requirements_agree_with_the_lock() -> None:
+    wanted, locked = _pins(ROOT / "requirements.txt"), _pins(ROOT / "constraints.txt")
+    assert "-c constraints.txt" in (ROOT / "requirements.txt").read_text()
+    disagree = {name: (version, locked.get(name)) for name, version in wanted.items() if locked.get(name) != version}
+    assert not disagree, f"requirements.txt vs constraints.txt (run `make lock` after `make install`): {disagree}"

@@ -82,6 +82,18 @@ def visit(browser: object, url: str) -> None:
     time.sleep(0.3)
 
 
+def scroll_into_view(browser: object, element: object) -> None:
+    """Scroll until the element stays in the viewport: figures above it that load lazily while
+    the page scrolls push it further down, so one scrollIntoView is not always enough."""
+    for _ in range(20):
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        time.sleep(0.25)
+        top = browser.execute_script("return arguments[0].getBoundingClientRect().top", element)
+        if 0 <= top <= browser.execute_script("return window.innerHeight"):
+            return
+    pytest.fail("the element never came into view")
+
+
 def requests_made(browser: object) -> list[str]:
     urls = []
     for entry in browser.get_log("performance"):
@@ -154,11 +166,28 @@ def test_exercise_solution_opens_on_click(browser: object, server: str) -> None:
     body = solution.find_elements("css selector", ".cell, .solution-content, section")
     hidden_before = not any(b.is_displayed() for b in body)
     button = solution.find_element("css selector", "button.toggle-button, summary, .toggle-button")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    scroll_into_view(browser, button)
     button.click()
     time.sleep(0.5)
     assert hidden_before, "solutions must start collapsed"
     assert any(b.is_displayed() for b in solution.find_elements("css selector", ".cell, .solution-content, section"))
+
+
+def test_navigation_toggle_and_a_single_search_box(browser: object, server: str) -> None:
+    # sphinx-book-theme 1.3 with pydata-sphinx-theme 0.17 added a second search bar on top and a
+    # hidden duplicate toggle that swallowed the visible one's clicks: requirements.txt pins the pair.
+    visit(browser, f"{server}/{CHAPTER_PAGES[0]}.html")
+    searches = [e for e in browser.find_elements("css selector", ".search-button-field, .search-button")
+                if e.is_displayed()]
+    assert len(searches) == 1, f"{len(searches)} search controls on the page"
+    sidebar = browser.find_element("css selector", ".bd-sidebar-primary")
+    toggle = next(e for e in browser.find_elements("css selector", ".primary-toggle") if e.is_displayed())
+    shown = [sidebar.is_displayed()]
+    for _ in range(2):
+        toggle.click()
+        time.sleep(0.5)
+        shown.append(sidebar.is_displayed())
+    assert shown == [True, False, True], f"sidebar visibility on load and after two clicks: {shown}"
 
 
 def test_dark_mode_switch(browser: object, server: str) -> None:
