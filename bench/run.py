@@ -15,6 +15,7 @@ import argparse
 import concurrent.futures
 import csv
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ import notebooks  # noqa: E402
 COLUMNS = ["chapter", "device", "wall_s", "peak_rss_mb", "metric_name", "metric_value", "target", "original"]
 
 
+@functools.cache
 def plan() -> dict[str, dict]:
     parts = yaml.safe_load((ROOT / "book" / "chapters.yml").read_text())["parts"]
     return {c["file"]: c for part in parts for c in part["chapters"]}
@@ -43,9 +45,13 @@ def plan() -> dict[str, dict]:
 class PeakRSS(threading.Thread):
     """Samples the resident memory of a process tree (the kernel) every 50 ms."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.process, self.peak, self.running = psutil.Process(pid), 0, True
+        self.process, self.peak, self.running = None, 0, True
+
+    def watch(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.start()
 
     def run(self) -> None:
         while self.running:
@@ -63,24 +69,10 @@ def run_chapter(md: Path, report_dir: Path, save: bool = False) -> dict:
     With ``save`` the executed notebook also becomes the committed golden record (what
     ``make notebooks`` writes), so one quiet serial run can serve both purposes.
     """
-    from nbclient import NotebookClient
-
-    os.environ.update(notebooks.EXEC_ENV)
     os.environ["PT20_REPORT_DIR"] = str(report_dir)
-    nb = notebooks.from_markdown(md)
-    client = NotebookClient(nb, timeout=900, kernel_name=notebooks.KERNEL,
-                            resources={"metadata": {"path": str(notebooks.NOTEBOOKS)}})
-    with client.setup_kernel():
-        sampler = PeakRSS(client.km.provisioner.process.pid)
-        sampler.start()
-        start = time.perf_counter()
-        for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
-        wall = time.perf_counter() - start
-        sampler.running = False
-    if save:
-        nb.metadata["pt20"] = notebooks.provenance(wall)
-        notebooks.write(nb, notebooks.notebook_path(md))
+    sampler = PeakRSS()
+    wall = notebooks.build(md, save=save, on_kernel_start=sampler.watch)
+    sampler.running = False
     return {"wall_s": wall, "peak_rss_mb": sampler.peak / 2**20}
 
 
@@ -147,7 +139,7 @@ def machine() -> str:
     import torch
     import torchvision
 
-    return (f"{notebooks._cpu_model()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
+    return (f"{notebooks.cpu_model()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
             f"Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}")
 
 
@@ -184,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         totals.append(f"- whole book, 2 parallel workers: {parallel:.0f} s ({parallel / 60:.1f} min)")
         render = timed([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--builder", "html", "--all"])
         totals.append(f"- site render (`jupyter-book build --all`): {render:.0f} s")
-        smallest = min(chapters, key=lambda md: float(next(r for r in rows if r["chapter"] == md.stem)["wall_s"]))
+        smallest = min(chapters, key=lambda md: timings[md.stem]["wall_s"])
         totals.append(f"- re-run after editing one chapter ({smallest.stem}): drift check of all chapters + "
                       f"re-executing only that one: {edit_one_chapter_rerun(smallest):.0f} s")
     slowest = sorted(rows, key=lambda r: -float(r["wall_s"]))[:3]

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import notebooks  # noqa: E402
 
-# A small, quick subset keeps `make test` short; `make check-determinism CHAPTERS=...` widens it.
+# A small, quick subset keeps `make test` short; nbval compares every chapter with its golden run.
 SUBSET = ["2-2-autograd", "3-2-mid-level-api"]
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,16}")
 
