@@ -75,7 +75,7 @@ def test_a_raising_cell_fails_the_site_build(tmp_path: Path) -> None:
     (book / "notebooks").mkdir(parents=True)
     shutil.copytree(ROOT / "_ext", book / "_ext")
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
-    (book / "_static").mkdir()
+    (book / "_vendor").symlink_to(ROOT / "_vendor")  # the config's static files, so only the cell can warn
     (book / "index.md").write_text("# Home\n")
     (book / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n- file: notebooks/broken\n")
     _raising_notebook(book / "notebooks" / "broken.ipynb")
