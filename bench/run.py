@@ -2,11 +2,17 @@
 
     python bench/run.py                      # all chapters, serial + 2 workers, site render
     python bench/run.py --chapters 2-2 --out /tmp/b --no-totals   # quick run (used by the tests)
+    python bench/run.py --seeds 3            # also re-run every chapter with seed offsets 1 and 2
 
 Writes ``<out>/results.csv`` (one row per chapter) and ``<out>/README.md`` (the table and the
 totals; with the default ``--out`` that is ``bench/README.md``). Chapters report their metrics
 through ``pt20.report`` into ``$PT20_REPORT_DIR``; nothing is scraped from printed text. The
 committed notebooks are not touched unless ``--save`` is given.
+
+With ``--seeds N`` every chapter also runs with ``$PT20_SEED_OFFSET`` = 1 .. N-1 (pt20.seed adds
+it to every seed a chapter sets), and the table gains the min / mean / max of the headline metric
+over the N seeds and how many of them meet the chapter's target: a result that holds only for
+the seed printed on the page is not a result.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import functools
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,9 +38,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import execution  # noqa: E402
 import notebooks  # noqa: E402
 
-COLUMNS = ["chapter", "device", "wall_s", "peak_rss_mb", "metric_name", "metric_value", "target", "original"]
+SEED_OFFSET_VAR = "PT20_SEED_OFFSET"  # read by pt20.seed
+
+COLUMNS = ["chapter", "device", "wall_s", "peak_rss_mb", "metric_name", "metric_value", "target", "original",
+           "seeds", "seeds_min", "seeds_mean", "seeds_max", "seeds_meeting_target"]
+RANGE = re.compile(r"^\s*([-\d.]+)\s*[–-]\s*([-\d.]+)")
+PLUS_MINUS = re.compile(r"^\s*([-\d.]+)\s*±\s*([\d.]+)")
 
 
 @functools.cache
@@ -76,19 +89,68 @@ def run_chapter(md: Path, report_dir: Path, save: bool = False) -> dict:
     return {"wall_s": wall, "peak_rss_mb": sampler.peak / 2**20}
 
 
-def row_for(md: Path, timing: dict, report_dir: Path, device: str) -> dict:
+def reported(md: Path, report_dir: Path) -> dict[str, float]:
+    report_file = report_dir / f"{plan()[md.stem]['id']}.json"
+    return json.loads(report_file.read_text()) if report_file.exists() else {}
+
+
+def headline(md: Path, report_dir: Path) -> float | None:
+    metrics = reported(md, report_dir)
+    return metrics.get(plan()[md.stem]["metric"], min(metrics.values()) if metrics else None)
+
+
+def meets(value: float | None, target: object) -> bool:
+    """Whether a headline value meets its target: a threshold (at least), "a–b" (a range),
+    "x ± d", or "all asserted" (the self-check passed, so the chapter reported at all)."""
+    if value is None:
+        return False
+    if isinstance(target, int | float):
+        return value >= target
+    if m := RANGE.match(str(target)):
+        return float(m[1]) <= value <= float(m[2])
+    if m := PLUS_MINUS.match(str(target)):
+        return abs(value - float(m[1])) <= float(m[2])
+    return True
+
+
+def seed_study(chapters: list[Path], seeds: int) -> dict[str, list[float | None]]:
+    """Headline metric of each chapter for seed offsets 1 .. seeds-1 (offset 0 is the main run)."""
+    values: dict[str, list[float | None]] = {md.stem: [] for md in chapters}
+    for offset in range(1, seeds):
+        os.environ[SEED_OFFSET_VAR] = str(offset)
+        try:
+            with tempfile.TemporaryDirectory() as reports:
+                for md in chapters:
+                    try:
+                        run_chapter(md, Path(reports))
+                    except Exception as exc:  # a seed that breaks the self-check is a finding, not a crash
+                        print(f"{md.stem} with seed offset {offset}: {type(exc).__name__}", file=sys.stderr)
+                    values[md.stem].append(headline(md, Path(reports)))
+                    print(f"{md.stem:<32} seed offset {offset}: {values[md.stem][-1]}", flush=True)
+        finally:
+            os.environ.pop(SEED_OFFSET_VAR, None)
+    return values
+
+
+def row_for(md: Path, timing: dict, report_dir: Path, device: str, other_seeds: list | None = None) -> dict:
     meta = plan()[md.stem]
-    report_file = report_dir / f"{meta['id']}.json"
-    metrics = json.loads(report_file.read_text()) if report_file.exists() else {}
+    metrics = reported(md, report_dir)
     name = meta["metric"]
-    value = metrics.get(name, min(metrics.values()) if metrics else None)
+    value = headline(md, report_dir)
+    seeds = {}
+    if other_seeds is not None:
+        every = [value, *other_seeds]
+        found = [v for v in every if v is not None]
+        seeds = {"seeds": len(every), "seeds_meeting_target": sum(meets(v, meta["target"]) for v in every),
+                 "seeds_min": _fmt(min(found)) if found else "", "seeds_max": _fmt(max(found)) if found else "",
+                 "seeds_mean": _fmt(sum(found) / len(found)) if found else ""}
     return {
         "chapter": md.stem, "device": device, "wall_s": f"{timing['wall_s']:.1f}",
         "peak_rss_mb": f"{timing['peak_rss_mb']:.0f}", "metric_name": name,
         "metric_value": "" if value is None else _fmt(value), "target": meta["target"],
         "original": "" if meta["original"] is None else meta["original"],
         "all_metrics": ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(metrics.items())),
-        "budget_s": meta["budget_s"],
+        "budget_s": meta["budget_s"], **seeds,
     }
 
 
@@ -135,11 +197,20 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def seeds_table(rows: list[dict]) -> str:
+    lines = ["| chapter | headline metric | target | min | mean | max | seeds meeting the target |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['chapter']} | {r['metric_name']} | {r['target']} | {r['seeds_min']} | {r['seeds_mean']} "
+                     f"| {r['seeds_max']} | {r['seeds_meeting_target']}/{r['seeds']} |")
+    return "\n".join(lines)
+
+
 def machine() -> str:
     import torch
     import torchvision
 
-    return (f"{notebooks.cpu_model()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
+    return (f"{execution.cpu_model()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
             f"Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}")
 
 
@@ -150,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-totals", action="store_true", help="skip the parallel run, site render and re-run timing")
     parser.add_argument("--save", action="store_true",
                         help="also write the serial run's notebooks as the golden record")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="also run every chapter with seed offsets 1 .. N-1 and report the spread")
     args = parser.parse_args(argv)
 
     import pt20
@@ -161,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         serial, timings = run_all(chapters, 1, Path(reports), save=args.save)
         if args.save:
             subprocess.run([sys.executable, str(ROOT / "tools" / "site.py")], check=True)
-        rows = [row_for(md, timings[md.stem], Path(reports), device) for md in chapters]
+        others = seed_study(chapters, args.seeds) if args.seeds > 1 else None
+        rows = [row_for(md, timings[md.stem], Path(reports), device, others[md.stem] if others else None)
+                for md in chapters]
         for r in rows:
             print(f"{r['chapter']:<32} {r['wall_s']:>6} s  {r['peak_rss_mb']:>5} MB  "
                   f"{r['metric_name']}={r['metric_value']}")
@@ -185,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
               f"time, the kernel's peak memory and the metrics the chapter reported with `pt20.report`. "
               f"Latest run: {dt.datetime.now():%Y-%m-%d %H:%M} on {machine()}; device `{device}`.\n\n"
               + table(rows) + "\n\n" + "\n".join(totals) + "\n")
+    if args.seeds > 1:
+        report += (f"\n## Seed robustness\n\nEvery chapter run {args.seeds} times, with `PT20_SEED_OFFSET` = 0 "
+                   f"(the run on the page) to {args.seeds - 1}: the headline metric over the seeds, and how many "
+                   f"seeds meet the target.\n\n" + seeds_table(rows) + "\n")
     (args.out / "README.md").write_text(report)
     print("\n" + report)
     return 0

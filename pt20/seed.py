@@ -1,4 +1,9 @@
-"""Seeding every source of randomness a chapter touches (taught in chapter 1-1)."""
+"""Seeding every source of randomness a chapter touches (taught in chapter 1-1).
+
+``$PT20_SEED_OFFSET`` (an integer, default 0) is added to every seed these functions are given:
+the benchmark's ``--seeds N`` re-runs a chapter with offsets 0 .. N-1 to check that its results
+hold for other seeds than the one printed on the page.
+"""
 
 from __future__ import annotations
 
@@ -8,40 +13,53 @@ import random
 import numpy as np
 import torch
 
+OFFSET_VAR = "PT20_SEED_OFFSET"
+
+
+def offset() -> int:
+    """The seed offset from ``$PT20_SEED_OFFSET`` (0 when unset). Taught in chapter 1-1."""
+    raw = os.environ.get(OFFSET_VAR, "0").strip() or "0"
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{OFFSET_VAR} must be an integer such as 1, got {raw!r}; "
+                         "unset it to use the seeds printed on the page.") from None
+
 
 def generator(seed: int = 42) -> torch.Generator:
-    """Return a CPU ``torch.Generator`` seeded with ``seed``.
+    """Return a CPU ``torch.Generator`` seeded with ``seed`` (plus the offset). Taught in chapter 1-1.
 
     Pass it to ``random_split`` and to every shuffling ``DataLoader`` so that the
     order of the data does not depend on how much randomness other cells used.
     """
     gen = torch.Generator()
-    gen.manual_seed(seed)
+    gen.manual_seed(seed + offset())
     return gen
 
 
 def seed_everything(seed: int = 42, deterministic: bool = False) -> torch.Generator:
     """Seed Python's ``random``, NumPy and torch (CPU, CUDA, MPS) in one call.
 
-    Returns a seeded CPU generator for loaders and splits. With
+    Taught in chapter 1-1. Returns a seeded CPU generator for loaders and splits. With
     ``deterministic=True`` torch is also asked to prefer deterministic kernels
     (it warns, rather than fails, where none exists) and cuDNN stops autotuning.
     """
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA and MPS device
-    os.environ["PYTHONHASHSEED"] = str(seed)  # inherited by worker processes
+    effective = seed + offset()
+    random.seed(effective)
+    np.random.seed(effective)
+    torch.manual_seed(effective)  # also seeds every CUDA and MPS device
+    os.environ["PYTHONHASHSEED"] = str(effective)  # inherited by worker processes
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         # cuBLAS needs this to be deterministic on CUDA >= 10.2
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    return generator(seed)
+    return generator(seed)  # (generator adds the offset itself)
 
 
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn`` for DataLoader workers (chapter 5-1): PyTorch's documented recipe.
+    """``worker_init_fn`` for DataLoader workers: PyTorch's documented recipe. Taught in chapter 5-1.
 
     Since PyTorch 1.9 the DataLoader already seeds torch, ``random`` and NumPy in
     each worker from the loader's base seed; this makes that explicit and is the

@@ -24,3 +24,14 @@ def test_bench_runs_one_small_chapter(tmp_path: Path) -> None:
     assert float(rows[0]["wall_s"]) > 0 and float(rows[0]["peak_rss_mb"]) > 50  # a kernel with torch loaded
     assert rows[0]["metric_value"], "the chapter reported its metric through pt20.report"
     assert "| chapter |" in (tmp_path / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("value", "target", "ok"), [
+    (0.83, 0.80, True), (0.79, 0.80, False),  # a threshold: at least
+    (50, "46–96 (Mar 11–Apr 30)", True), (97, "46–96 (Mar 11–Apr 30)", False),  # a range
+    (1.0004, "1 ± 0.001", True), (1.01, "1 ± 0.001", False),
+    (17, "all asserted", True),  # the self-check passed, or nothing would have been reported
+    (None, 0.80, False),  # a seed whose run broke meets nothing
+])
+def test_a_seed_meets_the_target_as_the_plan_states_it(value: float | None, target: object, ok: bool) -> None:
+    assert bench.meets(value, target) is ok

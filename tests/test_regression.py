@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STRICT = ROOT / "tests" / "strict_kernel"
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tools"))
+import execution  # noqa: E402
 
 
 def smallest_chapter() -> Path:
@@ -31,7 +33,7 @@ def nbval(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval", "--nbval-sanitize-with", str(SANITIZE),
          str(path), "-q"], capture_output=True, text=True, cwd=path.parent,
-        env={**os.environ, "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0"})
+        env=execution.environ())
 
 
 def test_a_changed_printed_value_fails_nbval(tmp_path: Path) -> None:

@@ -1,0 +1,122 @@
+"""The book's execution environment: defined once, effective, and honest about where it is exact."""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import execution  # noqa: E402
+import nbcompare  # noqa: E402
+
+
+def test_the_environment_is_written_down_in_one_place() -> None:
+    # The pins once lived in the Makefile, tools/notebooks.py and a test, and drifted apart.
+    places = [ROOT / "Makefile", ROOT / "conftest.py", *(ROOT / "tools").glob("*.py"), *(ROOT / "bench").glob("*.py"),
+              *(ROOT / "tests").glob("*.py")]
+    pins = [name for name in execution.ENV if name not in ("CUDA_VISIBLE_DEVICES",)]
+    found = [f"{p.relative_to(ROOT)}: {name}" for p in places if p.name != "execution.py" and p != Path(__file__)
+             for name in pins if re.search(rf"\b{name}\s*[=:\"']", p.read_text())]
+    assert not found, f"execution settings written outside tools/execution.py: {found}"
+
+
+def test_make_passes_the_same_environment_to_every_notebook_run() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "tools/execution.py mode" in makefile, "nbval picks its comparison from tools/execution.py"
+    words = subprocess.run([sys.executable, str(ROOT / "tools" / "execution.py"), "env"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert dict(w.split("=", 1) for w in words) == {k: v or "''" for k, v in execution.ENV.items()}
+
+
+def _has_avx2() -> bool:
+    try:
+        return " avx2 " in Path("/proc/cpuinfo").read_text().replace("\n", " ")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or not _has_avx2(),
+                    reason="the pins are exact only on x86-64 with AVX2; elsewhere `make test` compares approximately")
+def test_a_kernel_under_the_pins_runs_avx2_kernels_on_two_threads_without_cuda() -> None:
+    info = execution.platform()
+    assert (info["arch"], info["isa"], info["threads"], info["cuda"]) == ("x86_64", "AVX2", 2, False)
+    ok, line = execution.exact(info)
+    assert ok and line.startswith("exact comparison"), line
+
+
+@pytest.mark.parametrize(("info", "why"), [
+    ({"arch": "arm64", "isa": "DEFAULT", "threads": 2}, "arm64"),
+    ({"arch": "x86_64", "isa": "DEFAULT", "threads": 2}, "DEFAULT kernels"),
+    ({"arch": "x86_64", "isa": "AVX2", "threads": 8}, "8 threads"),
+])
+def test_a_machine_that_cannot_be_exact_gets_the_approximate_comparison(info: dict, why: str) -> None:
+    ok, line = execution.exact(info)
+    assert not ok and line.startswith("approximate comparison") and why in line, line
+
+
+def _root_conftest():
+    spec = importlib.util.spec_from_file_location("root_conftest", ROOT / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_exact_nbval_stops_at_once_on_a_machine_that_cannot_reproduce(monkeypatch: pytest.MonkeyPatch) -> None:
+    conftest = _root_conftest()
+    monkeypatch.setattr(conftest.execution, "platform", lambda: {"arch": "aarch64", "isa": "DEFAULT", "threads": 2})
+    monkeypatch.setattr(conftest.execution, "apply", lambda gpu=False: None)
+    config = SimpleNamespace(getoption=lambda name, default=None: name == "nbval")
+    with pytest.raises(pytest.UsageError, match="make nbval"):
+        conftest.pytest_configure(config)
+
+
+def test_exact_nbval_applies_the_pins_before_any_kernel_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    conftest = _root_conftest()
+    applied = []
+    monkeypatch.setattr(conftest.execution, "apply", lambda gpu=False: applied.append(gpu))
+    monkeypatch.setattr(conftest.execution, "platform", lambda: {"arch": "x86_64", "isa": "AVX2", "threads": 2})
+    config = SimpleNamespace(getoption=lambda name, default=None: name == "nbval")
+    conftest.pytest_configure(config)
+    assert applied == [False] and config.pt20_comparison.startswith("exact comparison")
+
+
+def _notebook(*texts: str, tags: tuple[str, ...] = ()) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    for i, text in enumerate(texts):
+        cell = nbformat.v4.new_code_cell("print()", metadata={"tags": list(tags)})
+        cell["id"] = f"c{i}"
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        nb.cells.append(cell)
+    return nb
+
+
+@pytest.mark.parametrize(("golden", "fresh", "approx", "tags", "agree"), [
+    ("val_acc 0.9005\n", "val_acc 0.9005\n", False, (), True),
+    ("val_acc 0.9005\n", "val_acc 0.8965\n", False, (), False),  # exact: any digit counts
+    ("val_acc 0.9005\n", "val_acc 0.8965\n", True, (), True),  # a last-bit difference, grown by training
+    ("val_acc 0.9005\n", "val_acc 0.8005\n", True, (), False),  # a real change
+    ("135 of 10,000 wrong\n", "154 of 10,000 wrong\n", True, (), False),  # counts are exact facts
+    ("135 of 10,000 wrong\n", "154 of 10,000 wrong\n", True, ("varies-by-platform",), True),
+    ("135 of 10,000 wrong\n", "154 of 10,000 right\n", True, ("varies-by-platform",), False),  # the text still binds
+    ("0x7f3a2b1c9d10 at /tmp/abc\n", "0x7f00ffee0000 at /tmp/xyz\n", False, (), True),  # nbval's sanitizers
+])
+def test_notebook_comparison(golden: str, fresh: str, approx: bool, tags: tuple, agree: bool) -> None:
+    count, problems = nbcompare.compare(_notebook(golden, tags=tags), _notebook(fresh, tags=tags), approx=approx)
+    assert count == 1 and (not problems) == agree, problems
+
+
+def test_ignored_cells_are_not_compared_and_missing_cells_are() -> None:
+    golden = _notebook("took 3.2 s\n", "acc 0.9\n")
+    golden.cells[0].metadata["tags"] = ["nbval-ignore-output"]
+    fresh = _notebook("took 9.9 s\n")
+    count, problems = nbcompare.compare(golden, fresh)
+    assert count == 1 and len(problems) == 1 and "missing" in problems[0]

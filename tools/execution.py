@@ -1,0 +1,137 @@
+"""The book's execution environment: the one place it is defined.
+
+Every chapter execution that writes or checks the golden record runs under ``ENV``:
+``make notebooks`` and ``make bench`` (through tools/notebooks.py), nbval (the Makefile reads
+``python tools/execution.py env``), and the tests that start kernels. The same torch build picks
+different CPU kernels on different processors, and a different kernel or thread count changes the
+last bits of a sum, which training turns into a different third digit. So the environment pins
+the kernels and the threads to what every x86-64 machine in use has:
+
+- ATen's vectorised kernels at AVX2 (``ATEN_CPU_CAPABILITY``), oneDNN (convolutions, some linear
+  layers) at AVX2 (``ONEDNN_MAX_CPU_ISA``), MKL (matrix products, LAPACK) dispatching no further
+  than AVX2 (``MKL_ENABLE_INSTRUCTIONS``), numpy's OpenBLAS at Haswell, the first AVX2 core type
+  (``OPENBLAS_CORETYPE``). Not ``MKL_CBWR``: its reproducibility mode switches MKL to other
+  algorithms, whose results differ from those of an unpinned AVX2 machine (measured on chapter
+  3-1 against the outside reference record, ../shared/reference/avx2);
+- two threads for every thread pool: a reduction split over 8 threads adds in another order than
+  over 2, and 2 is what the machines that CI runs on have;
+- no CUDA device: the golden record is what a reader without a GPU sees (``make nbval-gpu`` runs
+  the chapters on a GPU separately).
+
+    python tools/execution.py env        # KEY=VALUE words for the Makefile
+    python tools/execution.py platform   # what the pinned environment gives on this machine (JSON)
+    python tools/execution.py mode       # one line: which comparison `make test` runs here; exit 0 = exact
+
+Only the standard library is imported at module level: the Makefile calls this before the
+virtual environment is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as _platform
+import shlex
+import subprocess
+import sys
+
+THREADS = 2
+ISA = "AVX2"
+
+ENV: dict[str, str] = {
+    # kernels: the instruction-set level every x86-64 machine in use has
+    "ATEN_CPU_CAPABILITY": ISA.lower(),
+    "ONEDNN_MAX_CPU_ISA": ISA,
+    "MKL_ENABLE_INSTRUCTIONS": ISA,
+    "OPENBLAS_CORETYPE": "Haswell",
+    # threads: one count for every pool, whatever the core count
+    "OMP_NUM_THREADS": str(THREADS),
+    "MKL_NUM_THREADS": str(THREADS),
+    "OPENBLAS_NUM_THREADS": str(THREADS),
+    # idle OpenMP threads sleep instead of spinning: two kernels on two cores (nbval -n 2) would
+    # otherwise starve each other; results are bit-for-bit the same
+    "OMP_WAIT_POLICY": "PASSIVE",
+    # the golden record is a CPU record
+    "CUDA_VISIBLE_DEVICES": "",
+    # the rest of what a chapter prints: no progress bars, stable hashing, inline figures
+    "TQDM_DISABLE": "1",
+    "PYTHONHASHSEED": "0",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
+
+# What a kernel started under ENV reports about itself (run in a child Python, as a kernel is).
+_PROBE = """
+import json, os, platform, torch
+print(json.dumps({
+    "arch": platform.machine(),
+    "isa": torch.backends.cpu.get_cpu_capability(),
+    "threads": torch.get_num_threads(),
+    "cuda": torch.cuda.is_available(),
+}))
+"""
+
+
+def environ(base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this process's environment) with the book's pins applied."""
+    return {**(os.environ if base is None else base), **ENV}
+
+
+def apply(gpu: bool = False) -> None:
+    """Pin this process's environment, so the kernels it starts inherit the pins.
+
+    ``gpu=True`` (the GPU run, ``make nbval-gpu``) leaves the CUDA devices visible.
+    """
+    os.environ.update({k: v for k, v in ENV.items() if not (gpu and k == "CUDA_VISIBLE_DEVICES")})
+
+
+def platform(python: str = sys.executable) -> dict:
+    """Architecture, ATen ISA level and threads that a kernel gets under ENV on this machine."""
+    out = subprocess.run([python, "-c", _PROBE], env=environ(), capture_output=True, text=True, check=True)
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    info["cpu"] = cpu_model()
+    return info
+
+
+def exact(info: dict) -> tuple[bool, str]:
+    """Whether this machine reproduces the golden record bit for bit, and one line that says why."""
+    pins = f"{info['arch']}, {info['isa']} kernels, {info['threads']} threads"
+    if info["arch"] not in ("x86_64", "AMD64"):
+        return False, f"approximate comparison: {info['arch']} runs other kernels than the x86-64 golden record"
+    if info["isa"] != ISA:
+        return False, f"approximate comparison: ATen runs {info['isa']} kernels here, the golden record {ISA}"
+    if info["threads"] != THREADS:
+        return False, f"approximate comparison: {info['threads']} threads here, the golden record {THREADS}"
+    return True, f"exact comparison with the golden record ({pins})"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return _platform.processor() or _platform.machine()
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "mode"
+    if command == "env":
+        print(" ".join(f"{k}={shlex.quote(v)}" for k, v in ENV.items()))
+        return 0
+    python = argv[1] if len(argv) > 1 else sys.executable
+    info = platform(python)
+    if command == "platform":
+        print(json.dumps(info))
+        return 0
+    if command == "mode":
+        ok, line = exact(info)
+        print(line)
+        return 0 if ok else 1
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
