@@ -14,9 +14,12 @@ in three layers, each short enough to print with ``inspect.getsource``:
 from __future__ import annotations
 
 import math
+import numbers
 import os
+import re
+import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +27,20 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from torch.utils.data import Dataset
 from torchmetrics import Metric
 from tqdm import tqdm
 
 from pt20.device import get_device
 
 _RESERVED = {"epoch", "loss", "lr", "seconds"}
+# Words in a metric's name that say which way is better, for metrics that do not say so
+# themselves (torchmetrics metrics carry ``higher_is_better``).
+_LOWER_IS_BETTER = {"loss", "error", "err", "mae", "mse", "rmse", "msle", "mape", "smape", "nll",
+                    "perplexity", "wer", "cer"}
+_HIGHER_IS_BETTER = {"acc", "accuracy", "auc", "auroc", "ap", "map", "f1", "fbeta", "precision",
+                     "recall", "r2", "iou", "jaccard", "dice", "kappa", "mcc", "specificity",
+                     "sensitivity"}
 
 
 class Callback:
@@ -37,6 +48,7 @@ class Callback:
 
     Any object with an ``on_epoch_end(trainer, epoch, logs)`` method works too.
     Set ``trainer.stop_training = True`` in it to stop after the current epoch.
+    Taught in chapter 3-3.
     """
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
@@ -49,7 +61,10 @@ class Trainer:
     ``metrics`` maps a name to a ``torchmetrics.Metric``; each metric receives
     ``pred_fn(outputs)`` (for example ``torch.sigmoid`` for a model that returns
     logits) and the targets; ``trainer.metrics["train"]`` and ``["val"]`` hold the
-    trainer's own copies. ``device`` defaults to ``pt20.device.get_device()``.
+    trainer's own copies. ``device`` defaults to ``pt20.device.get_device()``. On a
+    CUDA device batches are copied with ``non_blocking=True``: pair it with
+    ``DataLoader(..., pin_memory=True)`` so the copies overlap with computation
+    (chapter 6-3). Taught in chapter 3-3.
     """
 
     def __init__(
@@ -112,7 +127,8 @@ class Trainer:
             for batch in dl:
                 x, y = self._unpack(batch, need_y=True)
                 loss, outputs = step(x, y)
-                total, count = total + loss * len(y), count + len(y)  # weight by batch size
+                n = _batch_size(y)  # examples in the batch, whether y is a tensor, tuple or dict
+                total, count = total + loss * n, count + n  # weight by batch size
                 for metric in metrics.values():
                     metric.update(self.pred_fn(outputs), y)  # accumulate, do not average
         if count == 0:
@@ -127,7 +143,7 @@ class Trainer:
         epochs: int = 10,
         *,
         monitor: str | None = "val_loss",
-        mode: str = "min",
+        mode: str | None = None,
         patience: int | None = None,
         ckpt_path: str | os.PathLike[str] | None = None,
         callbacks: Iterable[Any] = (),
@@ -135,38 +151,48 @@ class Trainer:
     ) -> pd.DataFrame:
         """Train for up to ``epochs`` epochs and return the history (one row per epoch).
 
-        Whenever the ``monitor`` column improves (``mode`` "min" or "max") the
-        weights are kept in memory and saved to ``ckpt_path``; after ``patience``
-        epochs without improvement training stops. The best weights are restored
-        once, after the loop. Calling ``fit`` again continues training.
+        Whenever the ``monitor`` column improves the weights are kept in memory and
+        saved to ``ckpt_path``; after ``patience`` epochs without improvement training
+        stops. ``mode`` ("min" or "max") says which way is better; by default it comes
+        from the metric (``higher_is_better``) or its name (loss, mae -> "min"; acc,
+        auc, f1 -> "max"). The best weights are restored once, after the loop, and
+        also when an error or Ctrl-C stops ``fit`` (which then says so and re-raises).
+        Calling ``fit`` again continues training. Every argument is checked before the
+        first step.
 
         Without ``val_dl`` a ``val_`` monitor cannot be watched: the last weights
         are kept, and ``fit`` raises if ``patience``, ``ckpt_path`` or a
         ``ReduceLROnPlateau`` needs it (pass ``val_dl`` or ``monitor="loss"``).
         """
-        watch = self._check_monitor(monitor, mode, val_dl, patience, ckpt_path)
+        watch, mode = self._check_monitor(monitor, mode, val_dl, patience, ckpt_path)
+        ckpt_path, callbacks = _check_fit_args(train_dl, val_dl, epochs, patience, ckpt_path, callbacks)
         self.stop_training, self.best_epoch = False, None
-        best, best_state, wait = math.nan, None, 0
+        best, best_state, wait, finished = math.nan, None, 0, False
         first = len(self.history) + 1
         bar = tqdm(range(first, first + epochs), desc="fit", unit="epoch",
                    **({} if progress else {"disable": True}))  # keeps $TQDM_DISABLE working
-        for epoch in bar:
-            logs = self._one_epoch(epoch, train_dl, val_dl, watch)
-            postfix = {k: f"{v:.4g}" for k, v in logs.items() if k not in ("epoch", "seconds")}
-            bar.set_postfix(postfix, refresh=False)  # drawn with the next update
-            if watch and _improved(logs[watch], best, mode):
-                best, wait, self.best_epoch = logs[watch], 0, epoch
-                best_state = self._checkpoint(ckpt_path)
-            else:
-                wait += 1
-            for callback in callbacks:
-                if hasattr(callback, "on_epoch_end"):
+        try:
+            for epoch in bar:
+                logs = self._one_epoch(epoch, train_dl, val_dl, watch)
+                postfix = {k: f"{v:.4g}" for k, v in logs.items() if k not in ("epoch", "seconds")}
+                bar.set_postfix(postfix, refresh=False)  # drawn with the next update
+                if watch and _improved(logs[watch], best, mode):
+                    best_state = self._checkpoint(ckpt_path)  # first: if saving fails, best_* still agree
+                    best, wait, self.best_epoch = logs[watch], 0, epoch
+                else:
+                    wait += 1
+                for callback in callbacks:
                     callback.on_epoch_end(self, epoch, dict(logs))
-            if self.stop_training or (patience is not None and wait >= patience):
-                break
-        bar.close()
-        if best_state is not None:
-            self.model.load_state_dict(best_state)  # once, after the loop
+                if self.stop_training or (patience is not None and wait >= patience):
+                    break
+            finished = True
+        finally:  # also on an error or Ctrl-C, which then propagates
+            bar.close()
+            if best_state is not None:
+                self.model.load_state_dict(best_state)  # once, after the loop
+                if not finished:
+                    print(f"fit was interrupted: restored the weights of epoch {self.best_epoch} "
+                          f"({watch} {best:.4g})", file=sys.stderr)
         return self.history
 
     def evaluate(self, dl: Iterable[Any]) -> dict[str, float]:
@@ -203,35 +229,55 @@ class Trainer:
         self.history = pd.DataFrame([*self.history.to_dict("records"), logs])
         return logs
 
-    def _check_monitor(self, monitor: str | None, mode: str, val_dl: Iterable[Any] | None,
-                       patience: int | None, ckpt_path: object) -> str | None:
-        """Return the column to watch, or None when it cannot be watched and nothing needs it."""
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', not {mode!r}.")
-        if patience is not None and patience < 1:
-            raise ValueError(f"patience must be a positive number of epochs, not {patience!r}.")
+    def _check_monitor(self, monitor: str | None, mode: str | None, val_dl: Iterable[Any] | None,
+                       patience: int | None, ckpt_path: object) -> tuple[str | None, str | None]:
+        """Return the column to watch (None when it cannot be watched and nothing needs it)
+        and its mode, inferred when not given."""
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max' (or None, to infer it), not {mode!r}.")
         needed = (patience is not None or ckpt_path is not None
                   or isinstance(self.lr_scheduler, ReduceLROnPlateau))
         if monitor is None:  # watch nothing: keep the last weights
             if needed:
                 raise ValueError("patience, ckpt_path and ReduceLROnPlateau need a monitor such as 'val_loss'.")
-            return None
+            return None, mode
         if val_dl is None and monitor.startswith("val_"):
             if needed:
                 raise ValueError(
                     f"monitor={monitor!r} needs validation data (patience, ckpt_path and "
                     "ReduceLROnPlateau watch it): pass val_dl=..., or monitor='loss' to "
                     "watch the training loss.")
-            return None
+            return None, mode
         names = ["loss", *self.metrics["train"]]
         columns = names + [f"val_{n}" for n in names] * (val_dl is not None)
         if monitor not in columns:
             raise ValueError(f"monitor={monitor!r} is not a history column; choose one of "
                              f"{columns}.")
-        return monitor
+        better = self._better(monitor)
+        if mode is None and better is None:
+            raise ValueError(f"cannot tell whether a lower or a higher {monitor!r} is better; "
+                             "pass mode='min' or mode='max'.")
+        if better is not None and mode not in (None, better):
+            raise ValueError(f"mode={mode!r} contradicts monitor={monitor!r}, which is better when "
+                             f"{'lower' if better == 'min' else 'higher'}; pass mode={better!r} "
+                             "or leave mode out.")
+        return monitor, better or mode
+
+    def _better(self, column: str) -> str | None:
+        """'min' or 'max' for a history column: from its metric's ``higher_is_better``, else
+        from its name; None when neither tells."""
+        name = column.removeprefix("val_")
+        higher = getattr(self.metrics["train"].get(name), "higher_is_better", None)
+        if higher is not None:
+            return "max" if higher else "min"
+        words = set(re.split(r"[^a-z0-9]+", name.lower()))
+        lower_words, higher_words = words & _LOWER_IS_BETTER, words & _HIGHER_IS_BETTER
+        if bool(lower_words) == bool(higher_words):  # no hint, or hints both ways
+            return None
+        return "min" if lower_words else "max"
 
     def _unpack(self, batch: Any, need_y: bool) -> tuple[Any, torch.Tensor | None]:
-        """Split a batch into (x, y), both moved to the device."""
+        """Split a batch into (x, y), moved to the device (y only when needed, else None)."""
         if isinstance(batch, (tuple, list)) and len(batch) in (1, 2):
             x, y = batch[0], (batch[1] if len(batch) == 2 else None)
         elif isinstance(batch, (torch.Tensor, Mapping)):
@@ -243,7 +289,7 @@ class Trainer:
         if need_y and y is None:
             raise ValueError("training and evaluate need (x, y) batches; this loader yields "
                              "inputs only (use predict for those).")
-        return _to_device(x, self.device), _to_device(y, self.device)
+        return _to_device(x, self.device), (_to_device(y, self.device) if need_y else None)
 
     def _forward(self, x: Any) -> Any:
         """Call the model on x: a tensor, a tuple/list (positional) or a dict (keywords)."""
@@ -253,15 +299,17 @@ class Trainer:
             return self.model(**x)
         return self.model(x)
 
-    def _checkpoint(self, path: str | os.PathLike[str] | None) -> dict[str, torch.Tensor]:
+    def _checkpoint(self, path: Path | None) -> dict[str, torch.Tensor]:
         """Copy the weights to the CPU (safe from later steps) and save them to ``path``."""
         state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         if path is not None:  # atomically: a temporary file, then a rename
-            path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.tmp")
-            torch.save(state, tmp)
-            os.replace(tmp, path)
+            try:
+                torch.save(state, tmp)
+                os.replace(tmp, path)
+            finally:  # a failed or interrupted save leaves no temporary file behind
+                tmp.unlink(missing_ok=True)
         return state
 
 
@@ -272,10 +320,109 @@ def _improved(value: float, best: float, mode: str) -> bool:
     return math.isnan(best) or (value < best if mode == "min" else value > best)
 
 
-def _to_device(data: Any, device: torch.device) -> Any:
-    """Move a tensor, or the tensors inside a tuple, list or dict, to ``device``."""
+def _check_fit_args(train_dl: object, val_dl: object, epochs: object, patience: object,
+                    ckpt_path: str | os.PathLike[str] | None, callbacks: object) -> tuple[Path | None, list[Any]]:
+    """Check fit's arguments before the first step; return ckpt_path as a Path and the callbacks as a list."""
+    _check_epochs("epochs", epochs)
+    if patience is not None:
+        _check_epochs("patience", patience)
+    _check_loader("train_dl", train_dl)
+    if val_dl is not None:
+        _check_loader("val_dl", val_dl)
+    return _check_ckpt_path(ckpt_path), _check_callbacks(callbacks)
+
+
+def _check_epochs(name: str, value: object) -> None:
+    """A number of epochs must be an int of at least 1 (True is an int in Python: refuse it)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a whole number of epochs, an int such as 10, not {value!r}.")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1 epoch, not {value!r} (to score a model without "
+                         "training it, call trainer.evaluate(dl)).")
+
+
+def _check_loader(name: str, dl: Any) -> None:
+    """A loader must yield batches again every epoch, and must not be known to be empty."""
+    if isinstance(dl, Iterator):
+        raise TypeError(f"{name} is a one-pass iterator ({type(dl).__name__}), exhausted after one epoch "
+                        "as a generator is: pass a DataLoader or another re-iterable, such as a list of batches.")
+    if not isinstance(dl, Iterable):
+        hint = ("a DataLoader that batches it: DataLoader(dataset, batch_size=32)" if isinstance(dl, Dataset)
+                else "a DataLoader or another re-iterable of batches")
+        raise TypeError(f"{name} is a {type(dl).__name__}; pass {hint}.")
+    try:
+        empty = len(dl) == 0
+    except TypeError:  # no length (an IterableDataset): run_epoch finds out if it is empty
+        return
+    if empty:
+        raise ValueError(f"{name} has no batches: is its dataset empty, or smaller than batch_size "
+                         "with drop_last=True?")
+
+
+def _check_ckpt_path(path: str | os.PathLike[str] | None) -> Path | None:
+    """A checkpoint path must name a file that can be created: not a folder, not below a file."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"ckpt_path {str(path)!r} is a folder; pass a file path inside it, such as "
+                         f"{str(path / 'best.pt')!r}.")
+    above = path.parent
+    while not above.exists():  # the nearest existing folder above, which must be a folder
+        above = above.parent
+    if not above.is_dir():
+        raise ValueError(f"ckpt_path {str(path)!r} cannot be created because {str(above)!r} is a file, "
+                         "not a folder; pass a path inside a folder.")
+    return path
+
+
+def _check_callbacks(callbacks: object) -> list[Any]:
+    """Callbacks come as a list of objects with an ``on_epoch_end`` method; return that list."""
+    if not isinstance(callbacks, Iterable) or hasattr(callbacks, "on_epoch_end"):
+        raise TypeError(f"callbacks must be a list, such as callbacks=[recorder], not a "
+                        f"{type(callbacks).__name__}.")
+    callbacks = list(callbacks)  # a generator of callbacks would run only in the first epoch
+    for callback in callbacks:
+        if isinstance(callback, type):
+            raise TypeError(f"callbacks holds the class {callback.__name__}; pass an instance: "
+                            f"{callback.__name__}().")
+        if not callable(getattr(callback, "on_epoch_end", None)):
+            raise TypeError(f"callback {callback!r} has no on_epoch_end(trainer, epoch, logs) method; "
+                            "subclass pt20.train.Callback.")
+    return callbacks
+
+
+def _batch_size(y: Any) -> int:
+    """The number of examples in a batch of targets: the leading dimension of its tensors."""
+    if isinstance(y, torch.Tensor):
+        return len(y)
+    sizes = {t.shape[0] for t in _tensors(y) if t.dim() > 0}
+    if len(sizes) != 1:
+        raise ValueError(f"cannot tell the batch size of these targets (leading dimensions {sorted(sizes)}); "
+                         "y must be a tensor, or a tuple, list or dict of tensors with one row per example.")
+    return sizes.pop()
+
+
+def _tensors(data: Any) -> Iterator[torch.Tensor]:
+    """The tensors in a tensor, or inside a (nested) tuple, list or dict."""
     if isinstance(data, torch.Tensor):
-        return data.to(device)
+        yield data
+    elif isinstance(data, (tuple, list, Mapping)):
+        for item in data.values() if isinstance(data, Mapping) else data:
+            yield from _tensors(item)
+
+
+def _to_device(data: Any, device: torch.device) -> Any:
+    """Move a tensor, or the tensors inside a tuple, list or dict, to ``device``.
+
+    To a CUDA device the copy is ``non_blocking``: from pinned memory (a ``DataLoader``
+    with ``pin_memory=True``, chapter 6-3) it returns at once and overlaps with
+    computation. It is safe from any memory: the kernels that use the batch are queued
+    on the same stream, after the copy, and a copy from ordinary (pageable) memory is
+    synchronous anyway, so the CPU can reuse the source at once. On the CPU nothing changes.
+    """
+    if isinstance(data, torch.Tensor):
+        return data.to(device, non_blocking=device.type == "cuda")
     if isinstance(data, Mapping):
         return {k: _to_device(v, device) for k, v in data.items()}
     if isinstance(data, (tuple, list)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -194,20 +194,225 @@ def test_the_best_weights_are_restored_and_saved_to_the_checkpoint(tmp_path: Pat
     assert [p.name for p in ckpt.parent.iterdir()] == ["best.pt"]  # no temporary file left
 
 
-def test_mode_max_keeps_the_epoch_with_the_highest_metric() -> None:
+class UnsignedAccuracy(BinaryAccuracy):
+    """An accuracy that does not say which way is better, as a home-made metric may not."""
+
+    higher_is_better = None
+
+
+@pytest.mark.parametrize(("name", "metric_cls", "mode"), [
+    ("acc", BinaryAccuracy, "max"),  # given
+    ("acc", BinaryAccuracy, None),  # inferred from the metric's higher_is_better
+    ("top1_acc", UnsignedAccuracy, None),  # inferred from the metric's name
+])
+def test_mode_max_keeps_the_epoch_with_the_highest_metric(name: str, metric_cls: type[BinaryAccuracy],
+                                                           mode: str | None) -> None:
     # lr=0 and a callback pick each epoch's weights. Epoch 2 has the best accuracy but,
     # being over-confident on the flipped labels, the worst loss: only (val_acc, max) picks it.
     good_but_confident, bad_but_timid = ([40.0, 40.0], 0.0), ([-0.01, -0.01], 0.0)
     model = make_model()
     set_weights(model, *bad_but_timid)
-    trainer = make_trainer(model, lr=0.0)
+    trainer = Trainer(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.0),
+                      {name: metric_cls()}, device="cpu", pred_fn=torch.sigmoid)
     dl_val = make_loader(seed=1)
-    history = trainer.fit(make_loader(), dl_val, epochs=3, monitor="val_acc", mode="max",
+    history = trainer.fit(make_loader(), dl_val, epochs=3, monitor=f"val_{name}", mode=mode,
                           callbacks=[WeightSetter([good_but_confident, bad_but_timid])],
                           progress=False)
-    assert history["val_acc"].idxmax() == 1 and history["val_loss"].idxmin() != 1
+    assert history[f"val_{name}"].idxmax() == 1 and history["val_loss"].idxmin() != 1
     assert trainer.best_epoch == 2
-    assert trainer.evaluate(dl_val)["acc"] == pytest.approx(history["val_acc"].max())
+    assert trainer.evaluate(dl_val)[name] == pytest.approx(history[f"val_{name}"].max())
+
+
+def test_a_mode_that_contradicts_the_monitor_or_cannot_be_inferred_is_refused() -> None:
+    trainer = make_trainer()
+    with pytest.raises(ValueError, match="pass mode='min'"):
+        trainer.fit(make_loader(), make_loader(seed=1), mode="max", progress=False)  # val_loss
+    with pytest.raises(ValueError, match="pass mode='max'"):
+        trainer.fit(make_loader(), make_loader(seed=1), monitor="val_acc", mode="min", progress=False)
+    model = make_model()
+    unknown = Trainer(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+                      {"thing": UnsignedAccuracy()}, device="cpu")
+    with pytest.raises(ValueError, match="pass mode='min' or mode='max'"):
+        unknown.fit(make_loader(), make_loader(seed=1), monitor="val_thing", progress=False)
+    assert trainer.history.empty and unknown.history.empty
+
+
+class RuinAndRaise(Callback):
+    """Ruin the weights after epoch 3 (so epoch 4 is much worse), then raise ``error`` after epoch 4."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        if epoch == 3:
+            set_weights(trainer.model, [-3.0, -3.0], bias=2.0)
+        if epoch == 4 and self.error is not None:
+            raise self.error
+
+
+class InterruptedLoader:
+    """A re-iterable loader whose pass number ``stop_at`` yields one batch and then meets Ctrl-C."""
+
+    def __init__(self, stop_at: int) -> None:
+        self.loader, self.passes, self.stop_at = make_loader(), 0, stop_at
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        self.passes += 1
+        for i, batch in enumerate(self.loader):
+            if self.passes == self.stop_at and i == 1:
+                raise KeyboardInterrupt
+            yield batch
+
+
+@pytest.mark.parametrize("where", ["callback error", "callback Ctrl-C", "Ctrl-C mid-epoch"])
+def test_an_error_or_ctrl_c_in_fit_restores_the_best_weights_says_so_and_reraises(
+    where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error: BaseException = RuntimeError("boom") if where == "callback error" else KeyboardInterrupt()
+    mid_epoch = where == "Ctrl-C mid-epoch"
+    dl_train: Any = InterruptedLoader(stop_at=4) if mid_epoch else make_loader()
+    dl_val = make_loader(seed=1)
+    trainer = make_trainer(lr=0.5)
+    with pytest.raises(type(error)) as raised:
+        trainer.fit(dl_train, dl_val, epochs=10, callbacks=[RuinAndRaise(None if mid_epoch else error)],
+                    progress=False)
+    assert mid_epoch or raised.value is error
+    history = trainer.history
+    assert len(history) == (3 if mid_epoch else 4) and trainer.best_epoch == 3
+    if not mid_epoch:  # the ruined epoch 4 is far worse than the best
+        assert history["val_loss"].iloc[3] > history["val_loss"].iloc[2] + 1
+    assert trainer.evaluate(dl_val)["loss"] == pytest.approx(history["val_loss"].iloc[2], abs=1e-6)
+    assert "restored the weights of epoch 3" in capsys.readouterr().err
+
+
+def test_an_interrupted_checkpoint_save_leaves_no_temporary_file(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted_save(obj: object, f: Path) -> None:
+        Path(f).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer().fit(make_loader(), make_loader(seed=1), epochs=2, ckpt_path=tmp_path / "best.pt",
+                           progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def two_head_batches(structure: str) -> tuple[list[tuple[torch.Tensor, Any]], float]:
+    """Batches of 16, 16, 16 and 2 whose targets come in ``structure``, and the true loss over all 50."""
+    X, y = make_data(50)
+    y2 = 1 - y
+    pack: Callable[[torch.Tensor, torch.Tensor], Any] = {
+        "tuple": lambda a, b: (a, b), "list": lambda a, b: [a, b], "dict": lambda a, b: {"a": a, "b": b},
+    }[structure]
+    batches = [(x, pack(a, b)) for x, a, b in zip(X.split(16), y.split(16), y2.split(16))]
+    torch.manual_seed(0)
+    model = TwoHeads()
+    with torch.no_grad():
+        true_loss = two_losses(model(X), (y, y2)).item()
+    return batches, true_loss
+
+
+class TwoHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 1), nn.Linear(2, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.a(x), self.b(x)
+
+
+def two_losses(outputs: tuple[torch.Tensor, torch.Tensor], y: Any) -> torch.Tensor:
+    ya, yb = (y["a"], y["b"]) if isinstance(y, Mapping) else y
+    bce = nn.functional.binary_cross_entropy_with_logits
+    return bce(outputs[0], ya) + bce(outputs[1], yb)
+
+
+@pytest.mark.parametrize("structure", ["tuple", "list", "dict"])
+def test_targets_in_a_tuple_list_or_dict_are_weighted_by_the_batch_size(structure: str) -> None:
+    batches, true_loss = two_head_batches(structure)
+    torch.manual_seed(0)
+    model = TwoHeads()
+    trainer = Trainer(model, two_losses, torch.optim.SGD(model.parameters(), lr=0.1), device="cpu")
+    assert trainer.evaluate(batches)["loss"] == pytest.approx(true_loss, abs=1e-6)
+    X, y = make_data(16)
+    trainer.loss_fn = lambda outputs, y: outputs[0].mean()  # a loss that would not notice
+    with pytest.raises(ValueError, match="batch size"):
+        trainer.evaluate([(X, (y, y[:8]))])  # the targets disagree on the number of examples
+
+
+def exhausted_after_one_pass() -> Iterator[Any]:
+    yield from make_loader()
+
+
+BAD_FIT_ARGS: dict[str, tuple[dict[str, Any], type[Exception], str]] = {
+    "epochs=0": ({"epochs": 0}, ValueError, "at least 1"),
+    "epochs=-1": ({"epochs": -1}, ValueError, "at least 1"),
+    "epochs=2.5": ({"epochs": 2.5}, TypeError, "a whole number of epochs"),
+    "epochs=True": ({"epochs": True}, TypeError, "a whole number of epochs"),
+    "patience=1.5": ({"patience": 1.5}, TypeError, "a whole number of epochs"),
+    "patience=True": ({"patience": True}, TypeError, "a whole number of epochs"),
+    "empty train_dl": ({"train_dl": DataLoader(TensorDataset(*make_data(10)), batch_size=16, drop_last=True)},
+                       ValueError, "train_dl has no batches"),
+    "empty val_dl": ({"val_dl": DataLoader(TensorDataset(*make_data(10)), batch_size=16, drop_last=True)},
+                     ValueError, "val_dl has no batches"),
+    "generator train_dl": ({"train_dl": "generator"}, TypeError, "pass a DataLoader or another re-iterable"),
+    "generator val_dl": ({"val_dl": "generator"}, TypeError, "pass a DataLoader or another re-iterable"),
+    "Dataset train_dl": ({"train_dl": TensorDataset(*make_data(10))}, TypeError, r"DataLoader\(dataset"),
+    "ckpt_path a folder": ({"ckpt_path": "folder"}, ValueError, "is a folder"),
+    "ckpt_path below a file": ({"ckpt_path": "file/best.pt"}, ValueError, "is a file"),
+    "one callback, no list": ({"callbacks": Callback()}, TypeError, r"callbacks=\["),
+    "a callback class": ({"callbacks": [Callback]}, TypeError, r"Callback\(\)"),
+    "a callback without on_epoch_end": ({"callbacks": [object()]}, TypeError, "on_epoch_end"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FIT_ARGS)
+def test_bad_fit_arguments_are_refused_before_the_first_step(case: str, tmp_path: Path) -> None:
+    overrides, error, message = BAD_FIT_ARGS[case]
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("not a folder")
+    kwargs: dict[str, Any] = {"train_dl": make_loader(), "val_dl": make_loader(seed=1), "epochs": 3,
+                              "progress": False} | overrides
+    for key in ("train_dl", "val_dl"):
+        if kwargs[key] == "generator":
+            kwargs[key] = exhausted_after_one_pass()
+    if "ckpt_path" in kwargs:
+        kwargs["ckpt_path"] = tmp_path / kwargs["ckpt_path"]
+    trainer = make_trainer()
+    before = [p.clone() for p in trainer.model.parameters()]
+    with pytest.raises(error, match=message):
+        trainer.fit(**kwargs)
+    assert trainer.history.empty
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["file", "folder"]  # nothing written
+
+
+@pytest.mark.parametrize("device_type", ["cuda", "cpu"])
+def test_batches_are_copied_non_blocking_to_cuda_only(device_type: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No GPU needed: the trainer is built on the CPU, then told it is on CUDA, and Tensor.to
+    # records each move of a batch tensor (leaving it where it is).
+    trainer = make_trainer()
+    trainer.device = torch.device(device_type)
+    batches = list(make_loader())  # 4 batches, whose tensors we can recognise
+    batch_tensors = [t for batch in batches for t in batch]
+    moves: list[tuple[torch.device, bool]] = []
+    real_to = torch.Tensor.to
+
+    def recording_to(self: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if any(self is t for t in batch_tensors):
+            moves.append((args[0], kwargs.get("non_blocking", False)))
+            return self
+        return real_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", recording_to)
+    trainer.fit(batches, batches, epochs=1, progress=False)
+    trainer.predict(batches)
+    # x and y of each training and validation batch, then x alone for predict (it ignores y)
+    assert moves == [(trainer.device, device_type == "cuda")] * (2 * 4 + 2 * 4 + 4)
 
 
 def test_predict_returns_cpu_outputs_for_loaders_with_and_without_targets() -> None:
