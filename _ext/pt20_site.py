@@ -3,6 +3,8 @@
 - Fails the build (a warning under -W) when an executed notebook holds an error output in a
   cell that is not tagged `raises-exception`: a broken chapter can never be published.
 - Writes all executed notebooks into one zip next to the site's pages, for download.
+- Shows the launch (Colab/Binder) and repository buttons only once `repository.url` in
+  _config.yml names the repository the book is published from: before that they lead nowhere.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ def drop_thebe_and_duplicates(app: Sphinx, pagename: str, templatename: str, con
     context["script_files"] = kept
 
 
+def buttons_follow_the_repository(app: Sphinx, config: object) -> None:
+    options = config.html_theme_options
+    published = bool(options.get("repository_url"))
+    options["use_repository_button"] = published
+    if not published:
+        options.pop("launch_buttons", None)
+
+
 def zip_notebooks(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -57,6 +67,7 @@ def zip_notebooks(app: Sphinx, exception: Exception | None) -> None:
 
 
 def setup(app: Sphinx) -> dict:
+    app.connect("config-inited", buttons_follow_the_repository)
     app.connect("env-check-consistency", check_notebooks)
     app.connect("build-finished", zip_notebooks)
     app.connect("html-page-context", drop_thebe_and_duplicates, priority=900)

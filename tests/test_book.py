@@ -189,3 +189,58 @@ def test_requirements_agree_with_the_lock() -> None:
     assert "-c constraints.txt" in (ROOT / "requirements.txt").read_text()
     disagree = {name: (version, locked.get(name)) for name, version in wanted.items() if locked.get(name) != version}
     assert not disagree, f"requirements.txt vs constraints.txt (run `make lock` after `make install`): {disagree}"
+
+
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")  # {glue}`name`, {glue:text}`name:.4f`
+GLUE_DIRECTIVE = re.compile(r"^```\{glue(?::\w+)?\}\s+(\S+)", re.M)  # ```{glue:figure} name
+
+
+def glued_names(nb: nbformat.NotebookNode) -> set[str]:
+    """Names that the notebook's executed cells glued (MyST-NB stores them in the output metadata)."""
+    return {out.get("metadata", {}).get("scrapbook", {}).get("name") for cell in nb.cells
+            for out in cell.get("outputs", [])} - {None}
+
+
+def glue_references(text: str) -> set[str]:
+    return {name.strip() for name in GLUE_ROLE.findall(text) + GLUE_DIRECTIVE.findall(text)}
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=ids)
+def test_every_glued_figure_in_the_prose_was_computed_by_the_run(md: Path) -> None:
+    missing = glue_references(md.read_text()) - glued_names(nbformat.read(notebooks.notebook_path(md), as_version=4))
+    assert not missing, f"the prose cites numbers that no cell glued: {sorted(missing)}"
+
+
+def test_a_glue_reference_without_a_glued_value_is_caught() -> None:
+    text = "Accuracy {glue:text}`acc:.3f` and {glue}`lost` and\n```{glue:figure} curve\n```\n"
+    assert glue_references(text) == {"acc", "lost", "curve"}
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("glue('acc', 0.9, display=False)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "0.9"},
+                                           metadata={"scrapbook": {"name": "acc", "mime_prefix": ""}})]
+    nb.cells.append(cell)
+    assert glue_references(text) - glued_names(nb) == {"lost", "curve"}
+
+
+def test_the_colab_install_cell_exists_only_for_a_published_book(monkeypatch: pytest.MonkeyPatch) -> None:
+    md = CHAPTERS[0]
+    monkeypatch.setattr(notebooks, "repository_url", lambda: "")
+    assert not any(notebooks.COLAB_TAG in c.metadata.get("tags", []) for c in notebooks.from_markdown(md).cells)
+    monkeypatch.setattr(notebooks, "repository_url", lambda: "https://github.com/someone/pytorch-in-20-days")
+    first = notebooks.from_markdown(md).cells[0]
+    assert notebooks.COLAB_TAG in first.metadata["tags"] and "git+https://github.com/someone/" in first.source
+
+
+def test_launch_buttons_appear_only_for_a_published_book() -> None:
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import pt20_site
+
+    def theme_options(url: str) -> dict:
+        config = type("Config", (), {})()
+        config.html_theme_options = {"repository_url": url, "launch_buttons": {"colab_url": "https://colab"}}
+        pt20_site.buttons_follow_the_repository(None, config)
+        return config.html_theme_options
+
+    assert theme_options("") == {"repository_url": "", "use_repository_button": False}
+    published = theme_options("https://github.com/someone/pytorch-in-20-days")
+    assert published["use_repository_button"] and published["launch_buttons"]

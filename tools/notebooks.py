@@ -1,7 +1,6 @@
 """Turn ``book/*.md`` chapters into executed ``notebooks/*.ipynb`` (the golden record).
 
-    python tools/notebooks.py build [CHAPTER ...]   # md -> ipynb, execute in place
-    python tools/notebooks.py sync  [CHAPTER ...]   # md -> ipynb, keep existing outputs
+    python tools/notebooks.py build [CHAPTER ...]   # md -> ipynb, executed in the book's environment
     python tools/notebooks.py check                 # fail if any md and ipynb differ
 
 A chapter is a ``book/<d>-<d>-*.md`` file; CHAPTER may be its stem or path.
@@ -24,11 +23,11 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+import execution
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOK, NOTEBOOKS = ROOT / "book", ROOT / "notebooks"
 KERNEL = "python3"
-# Environment for executing chapters: no progress bars in committed outputs.
-EXEC_ENV = {"TQDM_DISABLE": "1", "PYTHONHASHSEED": "0", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
 
 def chapters(names: list[str] | None = None) -> list[Path]:
@@ -59,17 +58,21 @@ COLAB_TAG = "pt20-colab"
 
 
 def repository_url() -> str:
-    """The one place the repository URL is configured: ``repository.url`` in _config.yml."""
+    """The one place the repository URL is configured: ``repository.url`` in _config.yml
+    (empty while the book is not published)."""
     import yaml
 
-    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"].get("url") or ""
 
 
-def colab_cell() -> nbformat.NotebookNode:
-    """First cell of every generated notebook: installs pt20 only when running on Colab.
+def colab_cell() -> nbformat.NotebookNode | None:
+    """First cell of every generated notebook once the book is published: installs pt20 only
+    when running on Colab. None before that: there is no repository to install from.
 
     It is hidden on the site (``remove-cell``) and is not part of the ``.md`` source.
     """
+    if not repository_url():
+        return None
     source = (
         "# On Google Colab, install the book's helper package first; elsewhere `make install` did it.\n"
         "import sys\n\n"
@@ -95,25 +98,11 @@ def from_markdown(md: Path) -> nbformat.NotebookNode:
         digest = hashlib.sha1(repr(_cell_key(cell)).encode()).hexdigest()[:10]
         seen[digest] = seen.get(digest, 0) + 1
         cell["id"] = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
-    nb.cells.insert(0, colab_cell())
+    setup = colab_cell()
+    if setup is not None:
+        nb.cells.insert(0, setup)
     nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": KERNEL}
-    return nb
-
-
-def sync(md: Path) -> nbformat.NotebookNode:
-    """Rebuild the notebook from ``md``, keeping outputs of unchanged cells."""
-    nb = from_markdown(md)
-    target = notebook_path(md)
-    if target.exists():
-        committed = nbformat.read(target, as_version=4)
-        old = {c["id"]: c for c in committed.cells}
-        for cell in nb.cells:
-            if cell.cell_type == "code" and cell["id"] in old:
-                cell.outputs = old[cell["id"]].get("outputs", [])
-                cell.execution_count = old[cell["id"]].get("execution_count")
-        if "pt20" in committed.metadata:
-            nb.metadata["pt20"] = committed.metadata["pt20"]
     return nb
 
 
@@ -124,7 +113,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, on_kernel_start: Callable[[int
     """
     from nbclient import NotebookClient
 
-    os.environ.update(EXEC_ENV)
+    execution.apply()
     client = NotebookClient(nb, timeout=900, kernel_name=KERNEL, resources={"metadata": {"path": str(cwd)}})
     # Cells run one by one rather than through client.execute(): the time leaves out the kernel's
     # start-up, and the notebook is written the same whichever tool (this or bench/run.py) ran it.
@@ -143,26 +132,20 @@ def provenance(wall_s: float) -> dict:
     import torchvision
 
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    kernel = execution.platform()
     return {
         "executed": dt.date.today().isoformat(),
         "wall_s": round(wall_s, 1),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
-        "cpu": cpu_model(),
+        "cpu": kernel["cpu"],
         "cores": os.cpu_count(),
+        "arch": kernel["arch"],
+        "isa": kernel["isa"],
+        "threads": kernel["threads"],
         "gpu": cuda,
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build(md: Path, save: bool = True, on_kernel_start: Callable[[int], None] | None = None) -> float:
@@ -199,7 +182,7 @@ def drift(md: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["build", "sync", "check"])
+    parser.add_argument("command", choices=["build", "check"])
     parser.add_argument("chapters", nargs="*")
     args = parser.parse_args(argv)
     selected = chapters(args.chapters)
@@ -210,12 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(problems) or f"{len(selected)} notebooks match their sources")
         return 1 if problems else 0
     for md in selected:
-        if args.command == "sync":
-            write(sync(md), notebook_path(md))
-            print(f"synced {md.stem}")
-        else:
-            print(f"executing {md.stem} ...", flush=True)
-            print(f"  {md.stem}: {build(md):.1f} s", flush=True)
+        print(f"executing {md.stem} ...", flush=True)
+        print(f"  {md.stem}: {build(md):.1f} s", flush=True)
     return 0
 
 
