@@ -1,13 +1,13 @@
 """pt20 — the small helper package of *PyTorch in 20 Days*.
 
 Each module is taught by a chapter before later chapters import it:
-``seed`` and ``data`` (1-1), ``device`` and ``plot`` (1-2), ``train`` (3-3).
+``seed`` and ``data`` (1-1), ``device`` and ``plot`` (1-2), ``synthetic`` (3-1), ``train`` (3-3).
 """
 
-from pt20 import data, device, plot, seed
+from pt20 import data, device, plot, seed, synthetic
 from pt20.reporting import report
 
-__all__ = ["data", "device", "plot", "report", "seed", "train"]
+__all__ = ["data", "device", "plot", "report", "seed", "synthetic", "train"]
 __version__ = "1.0.0"
 
 
