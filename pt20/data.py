@@ -9,7 +9,9 @@ trying in order:
 3. the public upstream sources, for a reader with internet.
 
 Every file is checked on copy, on download and on every reuse; a mismatch is
-fetched again, never used. Writes are atomic and archives are extracted safely.
+fetched again, never used. A verified cache is read without writing to it, so it
+may be read-only. Writes are atomic, archives are extracted safely, and what a
+killed fetch left behind is removed by the next one.
 Run ``python -m pt20.data`` (``make data``) to fetch everything at once.
 """
 
@@ -19,25 +21,34 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import sys
-import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from pt20 import _files, _upstream
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 HOME_VAR, MIRROR_VAR, OFFLINE_VAR = "PT20_DATA_HOME", "PT20_DATA_MIRROR", "PT20_OFFLINE"
+LOCK_NOTICE_S = 1.0  # a process waiting this long for another's fetch says so on stderr
 
 
 class DataError(RuntimeError):
-    """A dataset could not be provided; the message says what to do."""
+    """A dataset could not be provided; the message says what to do.
+
+    Taught in chapter 1-1.
+    """
 
 
 class UnknownDatasetError(DataError, KeyError):
-    """The name is not in the registry."""
+    """The name is not in the registry.
+
+    Taught in chapter 1-1.
+    """
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return self.args[0]
@@ -49,6 +60,7 @@ class FileSpec:
 
     For ``.gz`` files ``content_sha256`` (of the decompressed bytes) is accepted
     too: a file re-compressed by another zlib still holds the same data.
+    Taught in chapter 1-1.
     """
 
     path: str
@@ -62,6 +74,8 @@ class TreeSpec:
 
     The listing is the sha256 of the lines ``"<path> <sha256>\\n"`` of every
     file matching ``pattern``, sorted by path (the recipe in the mirror's MANIFEST).
+    The folder must hold nothing else: a stray file or class folder would be read
+    as data by loaders such as ``ImageFolder``. Taught in chapter 1-1.
     """
 
     folder: str
@@ -72,6 +86,11 @@ class TreeSpec:
 
 @dataclass(frozen=True)
 class Dataset:
+    """One registry entry: where the dataset lives, its checksums and how to build it upstream.
+
+    Taught in chapter 1-1.
+    """
+
     name: str
     description: str
     root: str  # what path() returns, relative to the data root
@@ -80,8 +99,12 @@ class Dataset:
     upstream: Callable[[Path], str] | None = None  # writes the layout into a folder, returns its source
     finish: Callable[[Path], None] | None = None  # derived files made after verification
     sources: tuple[str, ...] = field(default=())  # human-readable upstream URLs
+    # The upstream build re-encodes the tree, so its bytes differ from the registry's listing;
+    # fetch then records the listing of its own build outside the tree (see data/README.md).
+    upstream_rebuilds_tree: bool = False
 
     def relpaths(self) -> list[str]:
+        """The entries, relative to the data root, that make up the dataset."""
         return [f.path for f in self.files] + ([self.tree.folder] if self.tree else [])
 
 
@@ -118,7 +141,7 @@ DATASETS: dict[str, Dataset] = {
             "cifar2", "CIFAR-10 airplanes and automobiles, 10,000 train / 2,000 test JPEGs", "cifar2",
             tree=TreeSpec("cifar2", "*/*/*.jpg", 12000,
                           "926f816005fbf9710bad8bb283b3f3be5e43dd71977af38a84dff2d5444fe08d"),
-            upstream=_upstream.cifar2, sources=(_upstream.CIFAR10_URL,),
+            upstream=_upstream.cifar2, sources=(_upstream.CIFAR10_URL,), upstream_rebuilds_tree=True,
         ),
         Dataset(
             "imdb", "IMDB reviews, 25,000 train / 24,877 test (gzipped TSV)", "imdb",
@@ -155,7 +178,10 @@ DATASETS: dict[str, Dataset] = {
 # ---------------------------------------------------------------- locations
 
 def cache_dir() -> Path:
-    """Where verified copies live: ``$PT20_DATA_HOME``, else ``data/`` in the repository."""
+    """Where verified copies live: ``$PT20_DATA_HOME``, else ``data/`` in the repository.
+
+    Taught in chapter 5-4.
+    """
     if os.environ.get(HOME_VAR):
         return Path(os.environ[HOME_VAR]).expanduser()
     if (PACKAGE_ROOT / "pyproject.toml").exists():  # an editable install inside the book's repo
@@ -164,17 +190,43 @@ def cache_dir() -> Path:
 
 
 def mirror_dir() -> Path | None:
-    """The offline mirror: ``$PT20_DATA_MIRROR``, else ``../shared/data`` beside the checkout."""
+    """The offline mirror: ``$PT20_DATA_MIRROR``, else ``../shared/data`` beside the checkout.
+
+    Taught in chapter 1-1.
+    """
     if os.environ.get(MIRROR_VAR):
         return Path(os.environ[MIRROR_VAR]).expanduser()
     default = PACKAGE_ROOT.parent / "shared" / "data"
     return default if default.is_dir() else None
 
 
+def _make_cache_folder(cache: Path) -> None:
+    """Create the cache folder, or say clearly why it cannot be one."""
+    if os.environ.get(HOME_VAR):
+        where, fix = f"${HOME_VAR} is {cache}, which", f"point ${HOME_VAR} at a folder (it is created if missing)"
+    else:
+        where, fix = f"The data cache {cache}", f"move it away, or set ${HOME_VAR} to a folder"
+    if cache.exists() and not cache.is_dir():
+        raise DataError(f"{where} is a file, not a folder: {fix}.")
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{where} cannot be created as a folder ({exc.strerror}): {fix}.") from exc
+
+
 def workdir(chapter: str) -> Path:
-    """A writable scratch folder for one chapter's checkpoints, logs and scripts."""
-    folder = cache_dir() / "work" / chapter
-    folder.mkdir(parents=True, exist_ok=True)
+    """A writable scratch folder for one chapter's checkpoints, logs and scripts.
+
+    Taught in chapter 1-1.
+    """
+    cache = cache_dir()
+    _make_cache_folder(cache)
+    folder = cache / "work" / chapter
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"Cannot create the scratch folder {folder} ({exc.strerror}): "
+                        f"set ${HOME_VAR} to a writable folder.") from exc
     return folder
 
 
@@ -186,57 +238,111 @@ def _spec(name: str) -> Dataset:
     return DATASETS[name]
 
 
-def listing_sha256(root: Path, tree: TreeSpec) -> tuple[int, str]:
-    """(file count, listing hash) of ``tree`` under ``root``; see ``TreeSpec``."""
-    files = sorted((root / tree.folder).glob(tree.pattern))
+def _tree_files(root: Path, tree: TreeSpec) -> list[Path]:
+    return [p for p in sorted((root / tree.folder).glob(tree.pattern)) if p.is_file() and not p.is_symlink()]
+
+
+def _listing(root: Path, files: list[Path]) -> str:
     lines = "".join(f"{p.relative_to(root).as_posix()} {_files.sha256(p)}\n" for p in files)
-    return len(files), hashlib.sha256(lines.encode()).hexdigest()
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
-def problems(name: str, root: Path) -> list[str]:
-    """What is missing or wrong with dataset ``name`` under ``root`` (empty when verified)."""
-    spec, found = _spec(name), []
-    for f in spec.files:
-        p = root / f.path
-        if not p.is_file():
-            found.append(f"{f.path} is missing")
-        elif _files.sha256(p) != f.sha256 and not _content_matches(p, f):
-            found.append(f"{f.path} has the wrong sha256 (corrupted or truncated)")
+def listing_sha256(root: Path, tree: TreeSpec) -> tuple[int, str]:
+    """(file count, listing hash) of ``tree`` under ``root``; see ``TreeSpec``.
+
+    Taught in chapter 1-1.
+    """
+    files = _tree_files(root, tree)
+    return len(files), _listing(root, files)
+
+
+def _unexpected_entries(folder: Path, expected: list[Path]) -> list[str]:
+    """Entries under ``folder`` that are neither an expected file nor a folder on the way to one; links always."""
+    wanted = set(expected)
+    for p in expected:
+        wanted.update(p.parents[: len(p.relative_to(folder).parts) - 1])
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p not in wanted or p.is_symlink())
+
+
+def _tree_problems(root: Path, tree: TreeSpec, accepted: set[str]) -> list[str]:
+    folder = root / tree.folder
+    if not folder.is_dir():
+        return [f"{tree.folder} is a file, not a folder" if folder.exists() else f"{tree.folder}/ is missing"]
+    files = _tree_files(root, tree)
+    if len(files) != tree.count:
+        return [f"{tree.folder}/ holds {len(files)} of {tree.count} files"]
+    if extra := _unexpected_entries(folder, files):
+        shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+        return [f"{tree.folder}/ holds entries that are not part of the dataset ({shown})"]
+    try:
+        digest = _listing(root, files)
+    except OSError as exc:
+        return [f"{tree.folder}/ has a file that cannot be read ({exc.strerror}: {exc.filename})"]
+    return [] if digest in accepted else [f"{tree.folder}/ has files with the wrong sha256"]
+
+
+def _file_problem(root: Path, f: FileSpec) -> str | None:
+    p = root / f.path
+    if p.is_dir():
+        return f"{f.path} is a folder, not a file"
+    if not p.exists():
+        return f"{f.path} is missing"
+    if not p.is_file():
+        return f"{f.path} is not a regular file"
+    try:
+        if _files.sha256(p) == f.sha256:
+            return None
+    except OSError as exc:
+        return f"{f.path} cannot be read ({exc.strerror})"
+    if f.content_sha256 and _files.gzip_content_sha256(p) == f.content_sha256:
+        return None
+    return f"{f.path} has the wrong sha256 (corrupted or truncated)"
+
+
+def problems(name: str, root: Path, *, recorded_listing: str | None = None) -> list[str]:
+    """What is missing or wrong with dataset ``name`` under ``root`` (empty when verified).
+
+    A tree must match the registry's listing hash, or ``recorded_listing``: the
+    listing a cache recorded for a tree it built itself from a verified upstream
+    archive (see data/README.md). Taught in chapter 1-1.
+    """
+    spec = _spec(name)
+    found = [problem for f in spec.files if (problem := _file_problem(root, f))]
     if spec.tree:
-        count, digest = listing_sha256(root, spec.tree)
-        accepted = {spec.tree.listing_sha256, _read_stamp(root / spec.tree.folder)}
-        if count != spec.tree.count:
-            found.append(f"{spec.tree.folder}/ holds {count} of {spec.tree.count} files")
-        elif digest not in accepted:
-            found.append(f"{spec.tree.folder}/ has files with the wrong sha256")
+        found += _tree_problems(root, spec.tree, {spec.tree.listing_sha256, recorded_listing} - {None})
     return found
 
 
-def _content_matches(p: Path, f: FileSpec) -> bool:
-    if not f.content_sha256:
-        return False
+def _listing_record(cache: Path, name: str) -> Path:
+    """The cache's own note of the listing hash of a tree it rebuilt; it lives outside the tree."""
+    return cache / f".{name}.listing"
+
+
+def _recorded_listing(cache: Path, name: str) -> str | None:
+    record = _listing_record(cache, name)
     try:
-        return _files.sha256(p, gunzip=True) == f.content_sha256
-    except (OSError, EOFError):  # not gzip, or truncated
-        return False
+        return record.read_text().split()[0] if record.is_file() else None
+    except (OSError, IndexError):
+        return None
 
 
-STAMP = ".pt20-listing"
-
-
-def _read_stamp(folder: Path) -> str | None:
-    """Listing hash recorded when a tree was built from a verified upstream archive."""
-    stamp = folder / STAMP
-    return stamp.read_text().strip() if stamp.is_file() else None
+def _cache_problems(spec: Dataset, cache: Path) -> list[str]:
+    return problems(spec.name, cache, recorded_listing=_recorded_listing(cache, spec.name))
 
 
 def verify(name: str) -> bool:
-    """True when the cached copy of ``name`` matches the registry."""
-    return not problems(name, cache_dir())
+    """True when the cached copy of ``name`` matches the registry.
+
+    Taught in chapter 1-1.
+    """
+    return not _cache_problems(_spec(name), cache_dir())
 
 
 def available(name: str) -> bool:
-    """True when ``name`` is cached and verified (no fetching)."""
+    """True when ``name`` is cached and verified (no fetching).
+
+    Taught in chapter 1-1.
+    """
     return verify(name)
 
 
@@ -244,25 +350,115 @@ def available(name: str) -> bool:
 
 @dataclass
 class Fetched:
+    """What ``fetch`` returns: the dataset's local path and the source it came from.
+
+    Taught in chapter 1-1.
+    """
+
     name: str
     path: Path
     source: str
 
 
 @contextlib.contextmanager
-def _locked(name: str) -> Iterator[None]:
+def _locked(name: str, cache: Path, why: str) -> Iterator[None]:
     """Serialize fetches of one dataset across processes (parallel notebooks)."""
-    cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / f".{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock_path = cache / f".{name}.lock"
+    try:
+        lock = open(lock_path, "a+")  # a+: create, but never truncate the holder's pid
+    except OSError as exc:
+        raise DataError(
+            f"The cache {cache} is not writable ({exc.strerror}), and dataset {name!r} needs writing to it: "
+            f"{why}. Make it writable, or set ${HOME_VAR} to a writable folder."
+        ) from exc
+    with lock:
+        _acquire(lock, lock_path, name)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")  # so that a waiting process can say whom it waits for
+        lock.flush()
         yield
+
+
+def _acquire(lock: IO[str], lock_path: Path, name: str) -> None:
+    notice_at = time.monotonic() + LOCK_NOTICE_S
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= notice_at:
+                break
+            time.sleep(0.05)
+    lock.seek(0)
+    holder = lock.read().strip()
+    who = f"process {holder}" if holder.isdigit() else "another process"
+    print(f"pt20.data: waiting for {who} to finish fetching {name!r} (lock file {lock_path}) ...",
+          file=sys.stderr, flush=True)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+
+
+def _leftovers(spec: Dataset, cache: Path) -> list[Path]:
+    """What killed fetches of ``spec`` left in the cache: entries named with a dead pid.
+
+    Also staging folders of older versions, named without a pid: staging is
+    written only while holding the dataset's lock, so they are removed (with
+    the lock held) as no live process can own them.
+    """
+    folders = [cache]
+    root = cache / spec.root
+    if spec.tree is None and root.is_dir() and not root.is_symlink():  # e.g. finish's temporary files
+        folders += [Path(d) for d, _, _ in os.walk(root)]
+    found = [p for folder in folders for p in _files.stale_leftovers(folder)]
+    unnumbered = re.compile(rf"\.staging-{re.escape(spec.name)}-\w{{8}}")
+    with contextlib.suppress(OSError):
+        found += [p for p in cache.iterdir() if unnumbered.fullmatch(p.name)]
+    return found
+
+
+def _clear_leftovers(spec: Dataset, cache: Path) -> None:
+    """Remove what killed fetches of ``spec`` left; only with the dataset's lock held."""
+    for leftover in _leftovers(spec, cache):
+        with contextlib.suppress(OSError):
+            _files.remove(leftover)
+
+
+def _misplaced_entries(spec: Dataset, cache: Path) -> list[str]:
+    """Entries of the wrong kind where the dataset belongs (a folder for a file, or the reverse).
+
+    pt20 never writes those, so it leaves them to the reader rather than delete them.
+    """
+    found = []
+    for rel in spec.relpaths():
+        parts = Path(rel).parts
+        for depth in range(1, len(parts) + 1):
+            p = cache.joinpath(*parts[:depth])
+            if p.is_symlink() or not p.exists():  # a link is replaced by _install, never written through
+                break
+            wants_folder = depth < len(parts) or (spec.tree is not None and rel == spec.tree.folder)
+            if wants_folder and not p.is_dir():
+                found.append(f"{p} is a file where the dataset needs a folder")
+            elif not wants_folder and not p.is_file():
+                kind = "a folder" if p.is_dir() else "not a regular file"
+                found.append(f"{p} is {kind} where the dataset needs the file {rel}")
+    return found
+
+
+def _drop_links(cache: Path, rel: str) -> None:
+    """Remove a link on the way to ``cache/rel`` (the link itself), so that nothing is written through it."""
+    parts = Path(rel).parts
+    for depth in range(1, len(parts) + 1):
+        p = cache.joinpath(*parts[:depth])
+        if p.is_symlink():
+            p.unlink()
+            return
 
 
 def _install(spec: Dataset, staged: Path, cache: Path) -> None:
     """Move a verified staged copy into the cache, one atomic rename per entry."""
     for rel in spec.relpaths():
         target = cache / rel
+        _drop_links(cache, rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         if (staged / rel).is_dir():
             _files.replace_tree(staged / rel, target)
@@ -275,51 +471,100 @@ def _copy_from(spec: Dataset, mirror: Path, staged: Path) -> None:
         src, dst = mirror / rel, staged / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
-            shutil.copytree(src, dst)
+            _files.copy_tree(src, dst)
         else:
             shutil.copyfile(src, dst)
 
 
+@dataclass
+class _Source:
+    label: str
+    produce: Callable[[Path], str | None]
+    rebuilds_tree: bool = False  # its tree is checked against the listing of its own build
+
+
 def fetch(name: str) -> Fetched:
-    """Provide a verified copy of ``name`` in the cache and say where it came from."""
+    """Provide a verified copy of ``name`` in the cache and say where it came from.
+
+    Taught in chapter 1-1.
+    """
     spec, cache = _spec(name), cache_dir()
-    with _locked(name):
-        tried = []
-        bad = problems(name, cache)
+    bad = _cache_problems(spec, cache)
+    if not bad:  # used without the lock or any write, so a read-only cache works
+        if _leftovers(spec, cache):
+            with contextlib.suppress(DataError), _locked(name, cache, "a killed fetch left temporary files"):
+                _clear_leftovers(spec, cache)
+        return _done(spec, cache, "cache")
+    _make_cache_folder(cache)
+    with _locked(name, cache, bad[0]):
+        _clear_leftovers(spec, cache)
+        bad = _cache_problems(spec, cache)  # another process may have repaired it while we waited
         if not bad:
             return _done(spec, cache, "cache")
-        tried.append(f"cache {cache}: {bad[0]}")
-        mirror = mirror_dir()
-        candidates: list[tuple[str, Callable[[Path], str]]] = []
-        if mirror is None:
-            tried.append(f"mirror: none (${MIRROR_VAR} is unset and ../shared/data does not exist)")
-        elif mirror_bad := problems(name, mirror):
-            tried.append(f"mirror {mirror}: {mirror_bad[0]}")
-        else:
-            candidates.append((f"mirror {mirror}", lambda staged: _copy_from(spec, mirror, staged)))
-        if os.environ.get(OFFLINE_VAR):
-            tried.append(f"internet: skipped (${OFFLINE_VAR} is set)")
-        elif spec.upstream is not None:
-            candidates.append(("internet", spec.upstream))
-        for label, produce in candidates:
-            staged = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=cache))
-            try:
-                source = produce(staged) or label
-                if late := problems(name, staged):
-                    tried.append(f"{label}: copied, but {late[0]}")
-                    continue
-                _install(spec, staged, cache)
-                return _done(spec, cache, source)
-            except (_files.DownloadError, ValueError, OSError) as exc:
-                tried.append(f"{label}: {exc}")
-            finally:
-                shutil.rmtree(staged, ignore_errors=True)
+        if misplaced := _misplaced_entries(spec, cache):
+            raise DataError(
+                f"Dataset {name!r} cannot be repaired in the cache: {'; '.join(misplaced)}. pt20 never "
+                f"writes such entries, so it does not delete them: move or delete them yourself, then run again."
+            )
+        tried = [f"cache {cache}: {bad[0]}"]
+        for source in _sources(spec, tried):
+            if got := _try_source(spec, cache, source, tried):
+                return got
         raise DataError(_unavailable_message(name, tried))
+
+
+def _sources(spec: Dataset, tried: list[str]) -> list[_Source]:
+    """The places to copy ``spec`` from, in order; what is skipped is noted in ``tried``."""
+    sources = []
+    mirror = mirror_dir()
+    if mirror is None:
+        tried.append(f"mirror: none (${MIRROR_VAR} is unset and ../shared/data does not exist)")
+    elif mirror_bad := problems(spec.name, mirror):  # a mirror is checked against the registry alone
+        tried.append(f"mirror {mirror}: {mirror_bad[0]}")
+    else:
+        sources.append(_Source(f"mirror {mirror}", lambda staged: _copy_from(spec, mirror, staged)))
+    if os.environ.get(OFFLINE_VAR):
+        tried.append(f"internet: skipped (${OFFLINE_VAR} is set)")
+    elif spec.upstream is not None:
+        sources.append(_Source("internet", spec.upstream, spec.upstream_rebuilds_tree))
+    return sources
+
+
+def _try_source(spec: Dataset, cache: Path, source: _Source, tried: list[str]) -> Fetched | None:
+    """Build ``spec`` from ``source`` in a staging folder, verify it, and install it; None on failure."""
+    staged = _files.staging_dir(cache, spec.name)
+    try:
+        label = source.produce(staged) or source.label
+        own_listing = None
+        if source.rebuilds_tree and spec.tree:  # the upstream function checked its archive's sha256
+            own_listing = listing_sha256(staged, spec.tree)[1]
+        if late := problems(spec.name, staged, recorded_listing=own_listing):
+            tried.append(f"{source.label}: copied, but {late[0]}")
+            return None
+        _install(spec, staged, cache)
+        record = _listing_record(cache, spec.name)
+        if own_listing:  # written after the tree is in place: a kill in between only costs a refetch
+            _files.atomic_write_text(record, f"{own_listing} listing of the tree built from {label}\n")
+        else:
+            record.unlink(missing_ok=True)
+        return _done(spec, cache, label)
+    except (_files.DownloadError, ValueError, OSError) as exc:
+        tried.append(f"{source.label}: {exc}")
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            _files.remove(staged)
 
 
 def _done(spec: Dataset, cache: Path, source: str) -> Fetched:
     if spec.finish:
-        spec.finish(cache)
+        try:
+            spec.finish(cache)
+        except OSError as exc:
+            raise DataError(
+                f"Dataset {spec.name!r} is verified, but the files derived from it could not be written "
+                f"into {cache} ({exc}). Make the cache writable, or set ${HOME_VAR} to a writable folder."
+            ) from exc
     return Fetched(spec.name, cache / spec.root, source)
 
 
@@ -333,14 +578,20 @@ def _unavailable_message(name: str, tried: list[str]) -> str:
 
 
 def path(name: str) -> Path:
-    """A local, verified copy of dataset ``name`` (fetched first if needed)."""
+    """A local, verified copy of dataset ``name`` (fetched first if needed).
+
+    Taught in chapter 1-1.
+    """
     return fetch(name).path
 
 
 # ---------------------------------------------------------------- make data
 
 def main(names: list[str]) -> int:
-    """Fetch the named datasets (all by default) and print a table."""
+    """Fetch the named datasets (all by default) and print a table (``make data``).
+
+    Taught in chapter 1-1.
+    """
     rows, failed = [], []
     for name in names or list(DATASETS):
         try:
