@@ -20,7 +20,7 @@ def _available(kind: str) -> bool:
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """Return the best device: ``$PT20_DEVICE``, then ``prefer``, then cuda, mps, cpu.
+    """Return the best device: ``$PT20_DEVICE``, then ``prefer``, then cuda, mps, cpu. Taught in chapter 1-2.
 
     ``torch.accelerator.current_accelerator()`` alone is not trusted: on a CUDA
     build without a GPU it names ``cuda``. Each candidate is checked with its
@@ -48,7 +48,7 @@ def get_device(prefer: str | None = None) -> torch.device:
 
 
 def describe(device: torch.device | str) -> str:
-    """A one-line, human-readable description of ``device``."""
+    """A one-line, human-readable description of ``device``. Taught in chapter 1-2."""
     device = torch.device(device)
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
@@ -60,7 +60,7 @@ def describe(device: torch.device | str) -> str:
 
 
 def synchronize(device: torch.device | str) -> None:
-    """Wait until queued kernels on ``device`` have finished (no-op on CPU).
+    """Wait until queued kernels on ``device`` have finished (no-op on CPU). Taught in chapter 6-3.
 
     GPU work is asynchronous: timing without this measures only the launch.
     """

@@ -9,7 +9,7 @@ from matplotlib.ticker import MaxNLocator
 
 
 def plot_history(history: pd.DataFrame, metric: str = "loss", ax: Axes | None = None) -> Axes:
-    """Plot ``metric`` and ``val_<metric>`` per epoch from a history DataFrame."""
+    """Plot ``metric`` and ``val_<metric>`` per epoch from a history DataFrame. Taught in chapter 1-2."""
     if metric not in history.columns:
         raise KeyError(f"history has no column {metric!r}; it has {list(history.columns)}")
     if ax is None:

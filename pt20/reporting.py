@@ -16,7 +16,7 @@ ENV_VAR = "PT20_REPORT_DIR"
 
 
 def report(chapter: str, **metrics: float) -> dict[str, float]:
-    """Record the headline metrics of ``chapter`` and return them."""
+    """Record the headline metrics of ``chapter`` and return them. Taught in chapter 1-1."""
     values = {name: float(value) for name, value in metrics.items()}
     bad = [name for name, value in values.items() if not math.isfinite(value)]
     if bad:

@@ -244,3 +244,31 @@ def test_launch_buttons_appear_only_for_a_published_book() -> None:
     assert theme_options("") == {"repository_url": "", "use_repository_button": False}
     published = theme_options("https://github.com/someone/pytorch-in-20-days")
     assert published["use_repository_button"] and published["launch_buttons"]
+
+
+def title_and_breadcrumb(chapter: dict) -> tuple[str, str]:
+    """What book/chapters.yml says a chapter's first two lines must be."""
+    return (f"# Day {chapter['day']} · {chapter['id']} {chapter['title']}",
+            f"> Day {chapter['day']} of 20 · {'★' * chapter['stars']} · about {chapter['hours']:g} h to study · "
+            f"runs in under {chapter['budget_s']} s on a 2-core CPU")
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=ids)
+def test_title_and_breadcrumb_agree_with_the_plan(md: Path) -> None:
+    plan = next(c for c in PLAN if c["file"] == md.stem)
+    title, breadcrumb = title_and_breadcrumb(plan)
+    lines = [ln for ln in md.read_text().splitlines() if ln.startswith(("# Day", "> Day"))]
+    assert [ln.replace("`", "") for ln in lines[:2]] == [title, breadcrumb], \
+        "edit book/chapters.yml and the chapter's first lines together"
+
+
+def test_an_include_is_expanded_into_the_notebook(tmp_path: Path) -> None:
+    (tmp_path / "_notes").mkdir()
+    (tmp_path / "_notes" / "note.md").write_text("A shared note.\n")
+    md = tmp_path / "9-9-demo.md"
+    md.write_text("# Demo\n\nBefore.\n\n```{include} _notes/note.md\n```\n\nAfter.\n")
+    text = notebooks.from_markdown(md).cells[-1].source
+    assert "A shared note." in text and "{include}" not in text
+    md.write_text("# Demo\n\n```{include} _notes/missing.md\n```\n")
+    with pytest.raises(SystemExit, match="missing.md"):
+        notebooks.from_markdown(md)

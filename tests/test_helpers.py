@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import random
+import re
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +16,8 @@ import pytest
 import torch
 
 import pt20
+
+ROOT = Path(__file__).resolve().parents[1]
 
 matplotlib.use("Agg")
 
@@ -113,3 +118,36 @@ def test_report_writes_json_only_under_the_benchmark(tmp_path: Path, monkeypatch
     assert json.loads((tmp_path / "1-1.json").read_text()) == {"last_acc": 0.81, "val_acc": pytest.approx(0.83)}
     with pytest.raises(ValueError, match="finite"):
         pt20.report("1-1", val_acc=float("nan"))
+
+
+TAUGHT = re.compile(r"[Tt]aught in chapter (\d-\d)")
+PT20_MODULES = ["data", "device", "plot", "reporting", "seed", "synthetic", "train"]
+
+
+def public_objects() -> list[tuple[str, str, object]]:
+    """(module, name, object) for every public function and class each pt20 module defines."""
+    found = []
+    for module_name in PT20_MODULES:
+        module = importlib.import_module(f"pt20.{module_name}")
+        for name, obj in vars(module).items():
+            if not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj)) \
+                    and obj.__module__ == module.__name__:
+                found.append((module_name, name, obj))
+    return found
+
+
+def test_every_public_pt20_object_names_the_chapter_that_teaches_it() -> None:
+    # d2l's habit: helper code links back to where it is taught, and the link must stay valid.
+    book = ROOT / "book"
+    problems = []
+    for module_name, name, obj in public_objects():
+        match = TAUGHT.search(inspect.getdoc(obj) or "")
+        chapter = sorted(book.glob(f"{match[1]}-*.md")) if match else []
+        if not match:
+            problems.append(f"pt20.{module_name}.{name}: no 'Taught in chapter X-Y.' in its docstring")
+        elif not chapter:
+            problems.append(f"pt20.{module_name}.{name}: chapter {match[1]} does not exist")
+        elif name not in chapter[0].read_text() and f"pt20.{module_name}" not in chapter[0].read_text():
+            problems.append(f"pt20.{module_name}.{name}: chapter {match[1]} mentions neither it nor pt20.{module_name}")
+    assert len(public_objects()) > 20, "the test lost its subject"
+    assert not problems, "\n".join(problems)

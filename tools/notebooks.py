@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -90,9 +91,30 @@ def without_colab(cells: list) -> list:
     return [c for c in cells if COLAB_TAG not in c.get("metadata", {}).get("tags", [])]
 
 
+INCLUDE = re.compile(r"^```\{include\}\s+(\S+)\s*\n```[ \t]*$", re.M)
+
+
+def expand_includes(text: str, base: Path) -> str:
+    """Replace each MyST ``{include}`` block with the file it names (relative to ``base``).
+
+    Shared notes (book/_notes/) are written once; the notebook carries their text, so a reader
+    in Jupyter or Colab sees it too, and the site renders it like any other markdown.
+    """
+    def included(match: re.Match) -> str:
+        target = base / match[1]
+        if not target.is_file():
+            raise SystemExit(f"{match[0]!r}: no file {target} to include")
+        return target.read_text().strip()
+
+    return INCLUDE.sub(included, text)
+
+
 def from_markdown(md: Path) -> nbformat.NotebookNode:
     """Read a MyST chapter as a notebook with content-derived, stable cell ids."""
     nb = jupytext.read(md)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = expand_includes(cell.source, md.parent)
     seen: dict[str, int] = {}
     for cell in nb.cells:  # (the Colab cell is inserted afterwards with a fixed id)
         digest = hashlib.sha1(repr(_cell_key(cell)).encode()).hexdigest()[:10]
