@@ -59,9 +59,10 @@ lab:  ## JupyterLab that opens the book/*.md chapters as notebooks (LAB_PORT=888
 	{ echo "The book's JupyterLab settings (tools/lab/overrides.json5) are not in $(VENV): run make install" >&2; exit 1; }
 # The token travels in the environment, not on the command line where `ps` shows it to everyone;
 # no port retries, so the printed URL is the one the server listens on. Root (a container) needs --allow-root.
+# Kernels get the book's numeric pins (tools/execution.py), so a chapter run by hand prints the page's numbers.
 	@token=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(24))') && \
 	echo "JupyterLab: open http://127.0.0.1:$(or $(LAB_PORT),8888)/lab/tree/book?token=$$token" && \
-	JUPYTER_TOKEN=$$token exec $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(or $(LAB_PORT),8888) \
+	JUPYTER_TOKEN=$$token exec env $$($(PY) tools/execution.py env --pins) $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(or $(LAB_PORT),8888) \
 		--ServerApp.port_retries=0 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/book \
 		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 

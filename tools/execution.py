@@ -18,7 +18,7 @@ the kernels and the threads to what every x86-64 machine in use has:
 - no CUDA device: the golden record is what a reader without a GPU sees (``make nbval-gpu`` runs
   the chapters on a GPU separately).
 
-    python tools/execution.py env        # KEY=VALUE words for the Makefile
+    python tools/execution.py env        # KEY=VALUE words (``env --pins``: the numeric pins alone)
     python tools/execution.py platform   # what the pinned environment gives on this machine (JSON)
     python tools/execution.py mode       # one line: which comparison `make test` runs here; exit 0 = exact
 
@@ -38,7 +38,9 @@ import sys
 THREADS = 2
 ISA = "AVX2"
 
-ENV: dict[str, str] = {
+# What makes a number depend on the machine. `make lab` gives a reader's kernels these too, so
+# that a chapter run by hand prints the page's numbers.
+PINS: dict[str, str] = {
     # kernels: the instruction-set level every x86-64 machine in use has
     "ATEN_CPU_CAPABILITY": ISA.lower(),
     "ONEDNN_MAX_CPU_ISA": ISA,
@@ -51,11 +53,15 @@ ENV: dict[str, str] = {
     # idle OpenMP threads sleep instead of spinning: two kernels on two cores (nbval -n 2) would
     # otherwise starve each other; results are bit-for-bit the same
     "OMP_WAIT_POLICY": "PASSIVE",
+    "PYTHONHASHSEED": "0",
+}
+
+ENV: dict[str, str] = {
+    **PINS,
     # the golden record is a CPU record
     "CUDA_VISIBLE_DEVICES": "",
-    # the rest of what a chapter prints: no progress bars, stable hashing, inline figures
+    # what the page shows: no progress bars, inline figures
     "TQDM_DISABLE": "1",
-    "PYTHONHASHSEED": "0",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
 }
 
@@ -117,8 +123,9 @@ def cpu_model() -> str:
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "mode"
-    if command == "env":
-        print(" ".join(f"{k}={shlex.quote(v)}" for k, v in ENV.items()))
+    if command == "env":  # `env --pins`: only what makes numbers depend on the machine (for `make lab`)
+        chosen = PINS if "--pins" in argv else ENV
+        print(" ".join(f"{k}={shlex.quote(v)}" for k, v in chosen.items()))
         return 0
     python = argv[1] if len(argv) > 1 else sys.executable
     info = platform(python)
