@@ -120,3 +120,11 @@ def test_ignored_cells_are_not_compared_and_missing_cells_are() -> None:
     fresh = _notebook("took 9.9 s\n")
     count, problems = nbcompare.compare(golden, fresh)
     assert count == 1 and len(problems) == 1 and "missing" in problems[0]
+
+
+def test_native_kernels_drop_the_pins_but_keep_the_page_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(execution.NATIVE_VAR, "1")
+    env = execution.environ({})
+    assert not set(execution.PINS) & set(env) and env["TQDM_DISABLE"] == "1" and env["CUDA_VISIBLE_DEVICES"] == ""
+    monkeypatch.delenv(execution.NATIVE_VAR)
+    assert execution.environ({})["ATEN_CPU_CAPABILITY"] == "avx2"

@@ -77,9 +77,22 @@ print(json.dumps({
 """
 
 
+# `PT20_NATIVE_KERNELS=1 make nbval` drops the pins: the chapters then run on this machine's own
+# kernels and thread count, as on a machine the pins cannot cover, and `make nbval` checks them
+# with the approximate comparison. It is how the approximate comparison is itself put to the test.
+NATIVE_VAR = "PT20_NATIVE_KERNELS"
+
+
+def active() -> dict[str, str]:
+    """ENV, or ENV without PINS when ``$PT20_NATIVE_KERNELS`` is set."""
+    if os.environ.get(NATIVE_VAR):
+        return {k: v for k, v in ENV.items() if k not in PINS}
+    return ENV
+
+
 def environ(base: dict[str, str] | None = None) -> dict[str, str]:
     """``base`` (default: this process's environment) with the book's pins applied."""
-    return {**(os.environ if base is None else base), **ENV}
+    return {**(os.environ if base is None else base), **active()}
 
 
 def apply(gpu: bool = False) -> None:
@@ -87,7 +100,7 @@ def apply(gpu: bool = False) -> None:
 
     ``gpu=True`` (the GPU run, ``make nbval-gpu``) leaves the CUDA devices visible.
     """
-    os.environ.update({k: v for k, v in ENV.items() if not (gpu and k == "CUDA_VISIBLE_DEVICES")})
+    os.environ.update({k: v for k, v in active().items() if not (gpu and k == "CUDA_VISIBLE_DEVICES")})
 
 
 def platform(python: str = sys.executable) -> dict:
