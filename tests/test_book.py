@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_notebooks_match_their_sources() -> None:
 def test_drift_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     md = CHAPTERS[0]
     copy = tmp_path / "book" / md.name
-    copy.parent.mkdir()
+    shutil.copytree(ROOT / "book" / "_notes", copy.parent / "_notes")  # the shared notes it includes
     copy.write_text(md.read_text().replace("## Summary", "## Summary\n\nAn edit that never reached the notebook.", 1))
     monkeypatch.setattr(notebooks, "NOTEBOOKS", ROOT / "notebooks")
     assert notebooks.drift(copy), "an edited md must be reported as drift"
@@ -272,3 +273,27 @@ def test_an_include_is_expanded_into_the_notebook(tmp_path: Path) -> None:
     md.write_text("# Demo\n\n```{include} _notes/missing.md\n```\n")
     with pytest.raises(SystemExit, match="missing.md"):
         notebooks.from_markdown(md)
+
+
+def test_every_chapter_names_its_headline_in_a_readers_words() -> None:
+    unlabelled = [c["id"] for c in PLAN if not str(c.get("label", "")).strip()]
+    assert not unlabelled, f"book/chapters.yml: give these chapters a label for the status page: {unlabelled}"
+
+
+def _site_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("site_tool", ROOT / "tools" / "site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_status_page_prints_counts_as_integers_and_results_in_words() -> None:
+    site = _site_tool()
+    assert site.number("40625") == "40625" and site.number("54273.0") == "54273" and site.number("0.93") == "0.9300"
+    chapter = {"label": "TextCNN parameters", "target": 40625}
+    assert site.headline(chapter, {"metric_value": "40625"}) == "TextCNN parameters 40625 (target 40625)"
+    checks = {"label": "tensor-structure checks", "target": "all asserted", "metric": "checks_passed"}
+    seeds = {"metric_value": "35", "seeds": "3", "seeds_meeting_target": "3"}
+    assert site.headline(checks, seeds) == "tensor-structure checks: all 35 passed; holds for 3/3 seeds"
