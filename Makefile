@@ -79,7 +79,7 @@ serve:  ## serve the built site on http://127.0.0.1:8000
 	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory _build/html
 
 lint:  ## ruff over the package, tests and tools
-	$(BIN)/ruff check pt20 tests tools bench _ext conftest.py
+	$(BIN)/ruff check pt20 tests tools bench _ext conftest.py book/scripts
 
 test:  ## everything CI checks: lint, unit tests, nbval, site build, browser test (GPU run when CUDA exists)
 	$(MAKE) lint
