@@ -55,7 +55,10 @@ def stars(n: int) -> str:
 def study_plan(parts: list[dict]) -> str:
     rows, total_h, total_s = [], 0.0, 0.0
     for part in parts:
-        rows.append(f"| | **[{part['title']}]({part['file']}.md)** | | | |")
+        hours = sum(c["hours"] for c in part["chapters"])
+        low, high = min(c["stars"] for c in part["chapters"]), max(c["stars"] for c in part["chapters"])
+        difficulty = stars(low) if low == high else f"{stars(low)} – {stars(high)}"
+        rows.append(f"| | **[{part['title']}]({part['file']}.md)** | {difficulty} | **{hours:g} h** | |")
         for c in part["chapters"]:
             meta = provenance(c)
             total_h += c["hours"]
@@ -82,6 +85,25 @@ chapter's outputs on this site were made (2-core CPU); the status page says on w
 """
 
 
+def number(text: str) -> str:
+    """Counts as integers (40625, not 4.062e+04), measurements with four decimals."""
+    value = float(text)
+    return f"{int(value)}" if value.is_integer() else f"{value:.4f}"
+
+
+def headline(chapter: dict, bench: dict) -> str:
+    """The chapter's headline result in a reader's words, with its target and its seed study."""
+    if chapter["target"] == "all asserted":  # a chapter of exact facts: its self-check asserts them all
+        counted = "checks" in chapter.get("metric", "")
+        text = f"{chapter['label']}: all {number(bench['metric_value'])} passed" if counted else \
+            f"{chapter['label']}: all asserted"
+    else:
+        text = f"{chapter['label']} {number(bench['metric_value'])} (target {chapter['target']})"
+    if bench.get("seeds") and int(bench["seeds"]) > 1:
+        text += f"; holds for {bench['seeds_meeting_target']}/{bench['seeds']} seeds"
+    return text
+
+
 def status(parts: list[dict]) -> str:
     results = {}
     if RESULTS.exists():
@@ -92,20 +114,22 @@ def status(parts: list[dict]) -> str:
         for c in part["chapters"]:
             meta = provenance(c)
             if meta is None:
-                rows.append(f"| {c['id']} | coming | | | | | |")
+                rows.append(f"| {c['id']} | coming | | | | | | |")
                 continue
             bench = results.get(c["id"])
             metric = "—"
             if bench and bench.get("metric_value"):
-                metric = f"{float(bench['metric_value']):.4g} (target {bench['target']})"
+                metric = headline(c, bench)
             hardware = meta.get("cpu", "?") + (f" + {meta['gpu']}" if meta.get("gpu") else "")
+            kernels = f"{meta['arch']}, {meta['isa']} kernels, {meta['threads']} threads" if "isa" in meta else "?"
             rows.append(f"| [{c['id']}](../notebooks/{c['file']}.ipynb) | {meta.get('executed', '?')} | "
                         f"{meta.get('wall_s', 0):.1f} s | {metric} | "
                         f"{meta.get('torch', '?')} / {meta.get('torchvision', '?')} | "
-                        f"{meta.get('python', '?')} | {hardware}, {meta.get('cores', '?')} cores |")
-    head = "| Chapter | Last verified | Run time | Headline metric (bench) | torch / torchvision | Python | Hardware |"
+                        f"{meta.get('python', '?')} | {hardware}, {meta.get('cores', '?')} cores | {kernels} |")
+    head = ("| Chapter | Last verified | Run time | Headline metric (bench) | torch / torchvision | Python | Hardware "
+            "| Execution platform |")
     table = "\n".join([head,
-                       "|---|---|---:|---|---|---|---|", *rows])
+                       "|---|---|---:|---|---|---|---|---|", *rows])
     return f"""{GENERATED}
 # Status: what produced every number
 
@@ -113,6 +137,12 @@ Every output on this site was produced by executing the chapter's notebook, and 
 each one and compares it with what you see here. This page says when each chapter was last
 executed for the site, how long it took, and with which software and hardware. The headline
 metrics come from the latest `make bench` run (see `bench/README.md` in the repository).
+
+Every chapter runs in the book's execution environment: the CPU kernels of torch (ATen, oneDNN,
+MKL) pinned to the AVX2 instruction set and every thread pool to two threads, with no GPU. On any
+x86-64 machine with AVX2, that reproduces every printed number bit for bit; on other machines
+(an ARM laptop, say) `make test` compares them within a stated tolerance. The last column says
+what each chapter's golden run had.
 
 {table}
 """
