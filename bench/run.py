@@ -232,8 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as reports:
         serial, timings = run_all(chapters, 1, Path(reports), save=args.save)
-        if args.save:
-            subprocess.run([sys.executable, str(ROOT / "tools" / "site.py")], check=True)
         others = seed_study(chapters, args.seeds) if args.seeds > 1 else None
         rows = [row_for(md, timings[md.stem], Path(reports), device, others[md.stem] if others else None)
                 for md in chapters]
@@ -265,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                    f"(the run on the page) to {args.seeds - 1}: the headline metric over the seeds, and how many "
                    f"seeds meet the target.\n\n" + seeds_table(rows) + "\n")
     (args.out / "README.md").write_text(report)
+    if args.save:  # the study plan and the status page read the new notebooks and results.csv
+        subprocess.run([sys.executable, str(ROOT / "tools" / "site.py")], check=True)
     print("\n" + report)
     return 0
 
