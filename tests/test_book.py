@@ -291,7 +291,8 @@ def _site_tool():
 
 def test_status_page_prints_counts_as_integers_and_results_in_words() -> None:
     site = _site_tool()
-    assert site.number("40625") == "40625" and site.number("54273.0") == "54273" and site.number("0.93") == "0.9300"
+    assert site.number("40625") == "40625" and site.number("54273.0") == "54273" and site.number("0.93") == "0.9300" \
+        and site.number("1.0000") == "1.0000"  # a measurement that rounds to 1 is not a count
     chapter = {"label": "TextCNN parameters", "target": 40625}
     assert site.headline(chapter, {"metric_value": "40625"}) == "TextCNN parameters 40625 (target 40625)"
     checks = {"label": "tensor-structure checks", "target": "all asserted", "metric": "checks_passed"}

@@ -88,7 +88,8 @@ chapter's outputs on this site were made (2-core CPU); the status page says on w
 def number(text: str) -> str:
     """Counts as integers (40625, not 4.062e+04), measurements with four decimals."""
     value = float(text)
-    return f"{int(value)}" if value.is_integer() else f"{value:.4f}"
+    count = value.is_integer() and ("." not in text or text.endswith(".0"))  # "1.0000" is a measurement
+    return f"{int(value)}" if count else f"{value:.4f}"
 
 
 def headline(chapter: dict, bench: dict) -> str:
