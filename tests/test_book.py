@@ -298,3 +298,13 @@ def test_status_page_prints_counts_as_integers_and_results_in_words() -> None:
     checks = {"label": "tensor-structure checks", "target": "all asserted", "metric": "checks_passed"}
     seeds = {"metric_value": "35", "seeds": "3", "seeds_meeting_target": "3"}
     assert site.headline(checks, seeds) == "tensor-structure checks: all 35 passed; holds for 3/3 seeds"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=ids)
+def test_glued_values_are_plain_numbers_the_site_can_format(md: Path) -> None:
+    # MyST-NB formats {glue:text}`x:.4f` from the value's repr: "np.float64(0.98)" fails the site build.
+    nb = nbformat.read(notebooks.notebook_path(md), as_version=4)
+    bad = [out["metadata"]["scrapbook"]["name"] for cell in nb.cells for out in cell.get("outputs", [])
+           if "scrapbook" in out.get("metadata", {})
+           and out["data"].get("application/papermill.record/text/plain", "").startswith(("np.", "tensor(", "array("))]
+    assert not bad, f"glue float(value) for: {bad}"
