@@ -22,7 +22,8 @@ define compare_notebooks
 	fi
 endef
 
-.PHONY: help install lock data notebooks notebook nbval nbval-offline nbval-gpu book pages test lint bench serve lab clean site-test check-determinism linkcheck
+.PHONY: help install lock data notebooks notebook nbval nbval-offline nbval-gpu book pages translations \
+	translations-check notebooks-zh test lint bench serve lab clean site-test check-determinism linkcheck
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -47,7 +48,7 @@ data:  ## fetch and verify all datasets into data/ (from the mirror or the inter
 
 notebooks:  ## md -> executed ipynb for every chapter, or one with CH=1-2-image-data
 	$(PY) tools/notebooks.py build $(CH)
-	$(PY) tools/site.py
+	$(PY) tools/pages.py
 
 notebook: notebooks  ## alias: make notebook CH=...
 
@@ -67,10 +68,20 @@ lab:  ## JupyterLab that opens the book/*.md chapters as notebooks (LAB_PORT=888
 		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 pages:  ## regenerate _toc.yml, the study plan and the status page from book/chapters.yml
-	$(PY) tools/site.py
+	$(PY) tools/pages.py
 
-book: pages  ## build the site into _build/html from the executed notebooks
+book: pages  ## build the site from the executed notebooks: English in _build/html, Chinese in _build/html/zh
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	$(PY) tools/i18n.py html
+
+translations:  ## after changing English text: refresh the Chinese catalogs in locale/zh_CN and list what to translate
+	$(PY) tools/i18n.py update
+
+notebooks-zh:  ## the Chinese notebooks (Chinese text, the golden record's code and outputs) into _build/notebooks-zh
+	$(PY) tools/i18n.py notebooks _build/notebooks-zh
+
+translations-check:  ## fail if a page marked done in locale/zh_CN/pages.yml has an untranslated or outdated message
+	$(PY) tools/i18n.py share --check
 
 linkcheck:  ## (online) check every external link of the site with Sphinx's linkcheck builder
 	$(BIN)/jupyter-book build . --builder linkcheck
@@ -81,9 +92,10 @@ serve:  ## serve the built site on http://127.0.0.1:8000
 lint:  ## ruff over the package, tests and tools
 	$(BIN)/ruff check pt20 tests tools bench _ext conftest.py book/scripts
 
-test:  ## everything CI checks: lint, unit tests, nbval, site build, browser test (GPU run when CUDA exists)
+test:  ## everything CI checks: lint, unit tests, translations, nbval, both sites, browser test (GPU run when CUDA exists)
 	$(MAKE) lint
 	$(PYTEST) tests -m "not site" -n 2
+	$(MAKE) translations-check
 	$(MAKE) nbval-offline
 	$(MAKE) site-test
 	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then $(MAKE) nbval-gpu; \

@@ -5,6 +5,8 @@
 - Writes all executed notebooks into one zip next to the site's pages, for download.
 - Shows the launch (Colab/Binder) and repository buttons only once `repository.url` in
   _config.yml names the repository the book is published from: before that they lead nowhere.
+- Puts a language switch on every page: the English site (_build/html) and the Chinese one
+  (_build/html/zh, built by tools/i18n.py with `language = zh_CN`) link each page to its twin.
 """
 
 from __future__ import annotations
@@ -18,6 +20,18 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 ZIP_NAME = "pytorch-in-20-days-notebooks.zip"
+TEMPLATES = Path(__file__).parent / "templates"
+# Each edition: where it sits below the English site's root, and the words of its switch and footer.
+EDITIONS = {
+    "en": {"dir": "", "lang": "en", "label": "English", "title": "Read this page in English",
+           "footer": "Every output on these pages was produced by executing the notebook; CI re-runs them all."},
+    "zh_CN": {"dir": "zh/", "lang": "zh-CN", "label": "中文", "title": "阅读本页的中文版",
+              "footer": "本站的每一个输出都由执行 notebook 得到；CI 会重新运行全部章节。"},
+}
+
+
+def edition(config: object) -> str:
+    return "zh_CN" if str(config.language or "en").startswith("zh") else "en"
 
 
 def check_notebooks(app: Sphinx, env: object) -> None:
@@ -57,17 +71,47 @@ def buttons_follow_the_repository(app: Sphinx, config: object) -> None:
         options.pop("launch_buttons", None)
 
 
+def language_switch(app: Sphinx, config: object) -> None:
+    """The switch sits first among the buttons at the top of every page; the footer speaks the
+    page's language."""
+    options = config.html_theme_options
+    options["article_header_end"] = ["language-switch.html", "article-header-buttons.html"]
+    options["extra_footer"] = EDITIONS[edition(config)]["footer"]
+    config.templates_path = [*config.templates_path, str(TEMPLATES)]
+
+
+def link_the_other_edition(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: object) -> None:
+    here = edition(app.config)
+    other = "zh_CN" if here == "en" else "en"
+    # from this page up to its edition's root, up to the English root, then down into the other edition
+    to_root = "../" * pagename.count("/") + ("../" if EDITIONS[here]["dir"] else "")
+    url = f"{to_root}{EDITIONS[other]['dir']}{pagename}.html"
+    context["pt20_language_switch"] = {**EDITIONS[other], "url": url}
+    context["metatags"] = context.get("metatags", "") + \
+        f'\n<link rel="alternate" hreflang="{EDITIONS[other]["lang"]}" href="{url}" />'
+
+
 def zip_notebooks(app: Sphinx, exception: Exception | None) -> None:
+    """Each edition's notebooks (the Chinese site is built from the Chinese notebooks)."""
     if exception is not None or app.builder.format != "html":
         return
-    notebooks = sorted(Path(app.srcdir, "notebooks").glob("*.ipynb"))
-    with zipfile.ZipFile(Path(app.outdir) / ZIP_NAME, "w", zipfile.ZIP_DEFLATED) as archive:
-        for nb in notebooks:
-            archive.write(nb, f"pytorch-in-20-days/{nb.name}")
+    write_zip({nb.name: nb.read_bytes() for nb in sorted(Path(app.srcdir, "notebooks").glob("*.ipynb"))},
+              Path(app.outdir) / ZIP_NAME)
+
+
+def write_zip(notebooks: dict[str, bytes], path: Path) -> None:
+    """Atomically, so a killed build never leaves half a zip for readers to download."""
+    tmp = path.with_suffix(".zip.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in notebooks.items():
+            archive.writestr(f"pytorch-in-20-days/{name}", content)
+    tmp.replace(path)
 
 
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", buttons_follow_the_repository)
+    app.connect("config-inited", language_switch)
+    app.connect("html-page-context", link_the_other_edition)
     app.connect("env-check-consistency", check_notebooks)
     app.connect("build-finished", zip_notebooks)
     app.connect("html-page-context", drop_thebe_and_duplicates, priority=900)

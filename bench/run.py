@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                    f"seeds meet the target.\n\n" + seeds_table(rows) + "\n")
     (args.out / "README.md").write_text(report)
     if args.save:  # the study plan and the status page read the new notebooks and results.csv
-        subprocess.run([sys.executable, str(ROOT / "tools" / "site.py")], check=True)
+        subprocess.run([sys.executable, str(ROOT / "tools" / "pages.py")], check=True)
     print("\n" + report)
     return 0
 

@@ -125,7 +125,7 @@ def test_committed_notebook_is_executed_and_error_free(md: Path) -> None:
 
 
 def test_generated_pages_are_up_to_date() -> None:
-    check = [sys.executable, str(ROOT / "tools" / "site.py"), "--check"]
+    check = [sys.executable, str(ROOT / "tools" / "pages.py"), "--check"]
     result = subprocess.run(check, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
@@ -283,7 +283,7 @@ def test_every_chapter_names_its_headline_in_a_readers_words() -> None:
 def _site_tool():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("site_tool", ROOT / "tools" / "site.py")
+    spec = importlib.util.spec_from_file_location("site_tool", ROOT / "tools" / "pages.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -308,3 +308,21 @@ def test_glued_values_are_plain_numbers_the_site_can_format(md: Path) -> None:
            if "scrapbook" in out.get("metadata", {})
            and out["data"].get("application/papermill.record/text/plain", "").startswith(("np.", "tensor(", "array("))]
     assert not bad, f"glue float(value) for: {bad}"
+
+
+# A glued string is pasted into the prose of both editions, so it must read the same in Chinese:
+# a number, a date, a dash, an identifier. Words belong in the prose, where they are translated.
+QUOTED_OUTPUTS = {"ran_on": "the output of pt20.device.describe, quoted like any printed output",
+                  "top_group": "a row label (Sex, Pclass) of the table printed beside it",
+                  "bottom_group": "a row label (Sex, Pclass) of the table printed beside it"}
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=ids)
+def test_glued_text_reads_the_same_in_both_editions(md: Path) -> None:
+    nb = nbformat.read(notebooks.notebook_path(md), as_version=4)
+    worded = {out["metadata"]["scrapbook"]["name"]: value for cell in nb.cells for out in cell.get("outputs", [])
+              if "scrapbook" in out.get("metadata", {})
+              for value in [out["data"].get("application/papermill.record/text/plain", "")]
+              if value[:1] in "'\"" and re.search(r"\b[A-Za-z]*[a-z]{2,}\b", value)}
+    worded = {k: v for k, v in worded.items() if k not in QUOTED_OUTPUTS}
+    assert not worded, f"glued English words would appear untranslated on the Chinese page: {worded}"

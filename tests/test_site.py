@@ -37,6 +37,9 @@ def toc_files() -> list[str]:
 
 PAGES = toc_files()
 CHAPTER_PAGES = [f for f in PAGES if f.startswith("notebooks/")]
+# The two editions: where each sits below _build/html, and words every chapter page of it shows.
+EDITIONS = {"en": {"dir": "", "lang": "en", "headings": ("Self-check", "Exercises")},
+            "zh": {"dir": "zh/", "lang": "zh-CN", "headings": ("自检", "练习")}}
 LOCAL_SCHEMES = ("data:", "blob:", "about:", "chrome", "devtools:")
 
 
@@ -103,10 +106,11 @@ def requests_made(browser: object) -> list[str]:
     return urls
 
 
-def test_every_page_loads_without_errors_or_external_requests(browser: object, server: str) -> None:
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_every_page_loads_without_errors_or_external_requests(browser: object, server: str, edition: str) -> None:
     problems = []
     for page in PAGES:
-        visit(browser, f"{server}/{page}.html")
+        visit(browser, f"{server}/{EDITIONS[edition]['dir']}{page}.html")
         if "404" in browser.title or not browser.find_elements("css selector", "main h1"):
             problems.append(f"{page}: did not render a page with a title")
         errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
@@ -116,9 +120,10 @@ def test_every_page_loads_without_errors_or_external_requests(browser: object, s
     print(f"{len(PAGES)} pages checked")
 
 
+@pytest.mark.parametrize("edition", EDITIONS)
 @pytest.mark.parametrize("page", CHAPTER_PAGES)
-def test_chapter_shows_code_outputs_and_figures(browser: object, server: str, page: str) -> None:
-    visit(browser, f"{server}/{page}.html")
+def test_chapter_shows_code_outputs_and_figures(browser: object, server: str, page: str, edition: str) -> None:
+    visit(browser, f"{server}/{EDITIONS[edition]['dir']}{page}.html")
     assert browser.find_elements("css selector", "div.cell div.cell_input"), "no code cells"
     assert browser.find_elements("css selector", "div.cell div.cell_output"), "no outputs"
     images = browser.find_elements("css selector", "div.cell_output img")
@@ -126,7 +131,8 @@ def test_chapter_shows_code_outputs_and_figures(browser: object, server: str, pa
         width = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img)
         assert width and width > 0, f"figure not decoded: {img.get_attribute('src')}"
     text = browser.find_element("css selector", "main").text
-    assert "Self-check" in text and "Exercises" in text
+    assert all(heading in text for heading in EDITIONS[edition]["headings"])
+    assert browser.execute_script("return document.documentElement.lang") == EDITIONS[edition]["lang"]
     assert browser.find_elements("css selector", "a.right-next, a.left-prev"), "no previous/next links"
     downloads = [a.get_attribute("href") or "" for a in browser.find_elements("css selector", "a[href$='.ipynb']")]
     assert any(page.split("/")[-1] in h for h in downloads), "no .ipynb download link"
@@ -140,9 +146,10 @@ def test_figures_exist_on_training_chapters(browser: object, server: str) -> Non
     assert with_figures >= len(CHAPTER_PAGES) // 2, f"only {with_figures} chapter pages show figures"
 
 
-def test_math_is_typeset_offline(browser: object, server: str) -> None:
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_math_is_typeset_offline(browser: object, server: str, edition: str) -> None:
     for page in CHAPTER_PAGES:
-        visit(browser, f"{server}/{page}.html")
+        visit(browser, f"{server}/{EDITIONS[edition]['dir']}{page}.html")
         if browser.find_elements("css selector", "span.math, div.math"):
             time.sleep(1.0)
             assert browser.find_elements("css selector", "mjx-container"), f"{page}: math not typeset"
@@ -150,14 +157,42 @@ def test_math_is_typeset_offline(browser: object, server: str) -> None:
     pytest.fail("no chapter contains math to typeset")
 
 
-def test_search_finds_a_chapter(browser: object, server: str) -> None:
-    visit(browser, f"{server}/search.html?q=Titanic")
-    for _ in range(40):
-        links = [a.get_attribute("href") for a in browser.find_elements("css selector", "ul.search li a")]
-        if links:
+def search(browser: object, url: str) -> list[str]:
+    """Every result of a search, once Sphinx has listed them all (it shows them one by one, then
+    writes its summary)."""
+    browser.get(url)
+    for _ in range(80):
+        if any(e.text.strip() for e in browser.find_elements("css selector", "p.search-summary")):
             break
         time.sleep(0.25)
-    assert any("1-1-structured-data" in (h or "") for h in links), links
+    return [a.get_attribute("href") or "" for a in browser.find_elements("css selector", "ul.search li a")]
+
+
+def test_search_finds_a_chapter(browser: object, server: str) -> None:
+    links = search(browser, f"{server}/search.html?q=Titanic")
+    assert any("1-1-structured-data" in h for h in links), links
+
+
+@pytest.mark.parametrize("word, chapter", [("张量", "2-1-tensors"), ("自动微分", "2-2-autograd"),
+                                           ("过拟合", "1-1-structured-data")])
+def test_chinese_search_finds_chinese_words(browser: object, server: str, word: str, chapter: str) -> None:
+    """Sphinx segments Chinese text into words with jieba (a requirement): without it a word like
+    自动微分 is no entry of the index and the search finds nothing."""
+    links = search(browser, f"{server}/zh/search.html?q={word}")
+    assert any(f"/zh/notebooks/{chapter}.html" in h for h in links), links
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_language_switch_lands_on_the_same_page(browser: object, server: str, edition: str) -> None:
+    other = next(e for e in EDITIONS if e != edition)
+    for page in ["book/index", CHAPTER_PAGES[5], "search"]:
+        visit(browser, f"{server}/{EDITIONS[edition]['dir']}{page}.html")
+        switch = browser.find_element("css selector", "a.pt20-language-switch")
+        assert switch.is_displayed(), f"{page}: no visible language switch"
+        switch.click()
+        time.sleep(0.5)
+        assert browser.current_url == f"{server}/{EDITIONS[other]['dir']}{page}.html"
+        assert browser.execute_script("return document.documentElement.lang") == EDITIONS[other]["lang"]
 
 
 def test_exercise_solution_opens_on_click(browser: object, server: str) -> None:
@@ -213,10 +248,22 @@ def test_launch_buttons_only_for_a_published_book(browser: object, server: str) 
         assert not browser.find_elements("css selector", ".fa-github"), "a repository button on an unpublished book"
 
 
-def test_all_notebooks_zip_is_offered() -> None:
-    archive = HTML / "pytorch-in-20-days-notebooks.zip"
-    names = zipfile.ZipFile(archive).namelist()
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_all_notebooks_zip_is_offered(edition: str) -> None:
+    archive = zipfile.ZipFile(HTML / EDITIONS[edition]["dir"] / "pytorch-in-20-days-notebooks.zip")
+    names = archive.namelist()
     assert len(names) == len(CHAPTER_PAGES) and all(n.endswith(".ipynb") for n in names)
+    cells = json.loads(archive.read(names[0]))["cells"]
+    prose = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert ("小结" in prose) == (edition == "zh"), "each edition's zip holds that edition's notebooks"
+
+
+def test_chinese_pages_offer_the_chinese_notebook_with_the_english_code_and_outputs() -> None:
+    for page in CHAPTER_PAGES:
+        english = json.loads((ROOT / f"{page}.ipynb").read_text())
+        chinese = json.loads((HTML / "zh" / "_sources" / f"{page}.ipynb").read_text())
+        assert [c.get("outputs") for c in chinese["cells"]] == [c.get("outputs") for c in english["cells"]]
+        assert "自检" in "".join("".join(c["source"]) for c in chinese["cells"] if c["cell_type"] == "markdown")
 
 
 def test_external_links_are_listed_for_an_online_check() -> None:
@@ -235,7 +282,8 @@ def test_external_links_are_listed_for_an_online_check() -> None:
 
 def test_screenshots(browser: object, server: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for name, page in [("front", "book/index"), ("chapter", CHAPTER_PAGES[0])]:
+    for name, page in [("front", "book/index"), ("chapter", CHAPTER_PAGES[0]), ("zh-front", "zh/book/index"),
+                       ("zh-chapter", f"zh/{CHAPTER_PAGES[5]}"), ("zh-status", "zh/book/status")]:
         visit(browser, f"{server}/{page}.html")
         browser.execute_script("document.documentElement.dataset.theme = 'light'")  # after the dark-mode test
         path = SHOTS / f"{name}.png"
