@@ -113,6 +113,10 @@ def test_every_page_loads_without_errors_or_external_requests(browser: object, s
         visit(browser, f"{server}/{EDITIONS[edition]['dir']}{page}.html")
         if "404" in browser.title or not browser.find_elements("css selector", "main h1"):
             problems.append(f"{page}: did not render a page with a title")
+        twin = f"{server}/{EDITIONS['zh' if edition == 'en' else 'en']['dir']}{page}.html"
+        switches = [a.get_attribute("href") for a in browser.find_elements("css selector", "a.pt20-language-switch")]
+        if switches != [twin]:
+            problems.append(f"{page}: language switch {switches}, expected one to {twin}")
         errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         external = [u for u in requests_made(browser) if not u.startswith((server, *LOCAL_SCHEMES))]
         problems += [f"{page}: console error {e}" for e in errors] + [f"{page}: external request {u}" for u in external]
