@@ -280,17 +280,17 @@ def test_every_chapter_names_its_headline_in_a_readers_words() -> None:
     assert not unlabelled, f"book/chapters.yml: give these chapters a label for the status page: {unlabelled}"
 
 
-def _site_tool():
+def _pages_tool():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("site_tool", ROOT / "tools" / "pages.py")
+    spec = importlib.util.spec_from_file_location("pages_tool", ROOT / "tools" / "pages.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_status_page_prints_counts_as_integers_and_results_in_words() -> None:
-    site = _site_tool()
+    site = _pages_tool()
     assert site.number("40625") == "40625" and site.number("54273.0") == "54273" and site.number("0.93") == "0.9300" \
         and site.number("1.0000") == "1.0000"  # a measurement that rounds to 1 is not a count
     chapter = {"label": "TextCNN parameters", "target": 40625}
