@@ -2,7 +2,8 @@
 
 - Fails the build (a warning under -W) when an executed notebook holds an error output in a
   cell that is not tagged `raises-exception`: a broken chapter can never be published.
-- Writes all executed notebooks into one zip next to the site's pages, for download.
+- Writes all executed notebooks (and the scripts they launch) into one zip next to the site's
+  pages, for download.
 - Shows the launch (Colab/Binder) and repository buttons only once `repository.url` in
   _config.yml names the repository the book is published from: before that they lead nowhere.
 - Puts a language switch on every page: the English site (_build/html) and the Chinese one
@@ -95,8 +96,10 @@ def zip_notebooks(app: Sphinx, exception: Exception | None) -> None:
     """Each edition's notebooks (the Chinese site is built from the Chinese notebooks)."""
     if exception is not None or app.builder.format != "html":
         return
-    write_zip({nb.name: nb.read_bytes() for nb in sorted(Path(app.srcdir, "notebooks").glob("*.ipynb"))},
-              Path(app.outdir) / ZIP_NAME)
+    files = {nb.name: nb.read_bytes() for nb in sorted(Path(app.srcdir, "notebooks").glob("*.ipynb"))}
+    # the scripts chapters launch (6-3's DDP script), where a notebook run from the zip looks for them
+    files |= {f"scripts/{s.name}": s.read_bytes() for s in sorted(Path(app.srcdir, "book", "scripts").glob("*.py"))}
+    write_zip(files, Path(app.outdir) / ZIP_NAME)
 
 
 def write_zip(notebooks: dict[str, bytes], path: Path) -> None:
