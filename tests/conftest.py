@@ -1,11 +1,13 @@
-"""Shared fixtures: an isolated data cache and a toy dataset registry."""
+"""Shared fixtures: an isolated data cache, a toy dataset registry, and headless Chromium."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
-from collections.abc import Callable
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,3 +79,23 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     monkeypatch.setitem(data.DATASETS, "toy", toy)
     monkeypatch.setitem(data.DATASETS, "toytree", toytree)
     return e
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, driver_bin = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_bin):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are required in CI (apt-get install chromium chromium-driver)")
+        pytest.skip("chromium/chromedriver not installed: apt-get install chromium chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--window-size=1280,900"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_bin), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()

@@ -42,7 +42,7 @@ def test_pages_marked_done_are_pages() -> None:
 
 
 @pytest.mark.parametrize("page", SITE_PAGES)
-def test_translations_keep_code_math_roles_and_link_targets(page: str) -> None:
+def test_translations_keep_code_math_links_and_markup_in_chinese_typography(page: str) -> None:
     bad = {m.id[:80]: i18n.problems(m.id, m.string) for m in translated(page)}
     bad = {k: [p for p in v if not p.startswith("glossary")] for k, v in bad.items()}
     assert not {k: v for k, v in bad.items() if v}
@@ -54,6 +54,18 @@ def test_translations_follow_the_glossary(page: str) -> None:
     assert not {k: v for k, v in bad.items() if v}
 
 
+def test_a_message_has_one_translation_on_every_page() -> None:
+    """A shared note or sentence reads the same wherever it appears (`make translations` copies a
+    translation to the pages where the message is still untranslated, never over another one).
+    A word or two ("style" as a table header) may read differently in another chapter's context."""
+    seen: dict[str, set[str]] = {}
+    for page in SITE_PAGES:
+        for m in translated(page):
+            if len(m.id.split()) >= 5:
+                seen.setdefault(m.id, set()).add(m.string)
+    assert not {k[:60]: v for k, v in seen.items() if len(v) > 1}
+
+
 def test_the_glossary_has_one_chinese_term_per_english_term() -> None:
     terms = i18n.glossary()
     english = [t["en"].lower() for t in terms]
@@ -62,13 +74,20 @@ def test_the_glossary_has_one_chinese_term_per_english_term() -> None:
     assert len(terms) >= 100
 
 
-def test_a_lost_code_span_a_changed_link_and_a_missed_term_are_caught() -> None:
+def test_a_lost_code_span_a_changed_link_lost_bold_and_a_missed_term_are_caught() -> None:
     english = "Call `loss.backward()` on the [loss function](https://pytorch.org/docs) when $n > 1$."
     assert not i18n.problems(english, "当 $n > 1$ 时，对[损失函数](https://pytorch.org/docs)调用 `loss.backward()`。")
     assert i18n.problems(english, "当 $n > 1$ 时，对[损失函数](https://pytorch.org/docs)调用 loss.backward()。")
     assert i18n.problems(english, "当 $n > 1$ 时，对[损失函数](https://pytorch.org)调用 `loss.backward()`。")
     assert i18n.problems(english, "当 $n > 1$ 时，对[损失](https://pytorch.org/docs)调用 `loss.backward()`。") == \
         ["glossary: 'loss function' is 损失函数"]
+    bold = "**No warm-up.** The first call pays for compilation."
+    assert not i18n.problems(bold, "**不预热。** 第一次调用要付出编译的代价。")
+    assert i18n.problems(bold, "**不预热。**第一次调用要付出编译的代价。")  # renders the asterisks
+    assert i18n.problems("It is right 10 % of the time.", "它有 10 % 的时候是对的。") == \
+        ["typography: no space before % in Chinese text (10%)"]
+    assert i18n.problems("Small, but real.", "很小, 但真实存在。") == \
+        ["typography: full-width punctuation after Chinese text (，；：？！)"]
     glued = "Accuracy {glue:text}`acc:.3f` after {doc}`training <chapter>`."
     assert not i18n.problems(glued, "{doc}`训练 <chapter>`之后的准确率为 {glue:text}`acc:.3f`。")
     assert i18n.problems(glued, "{doc}`训练 <chapter>`之后的准确率为 {glue:text}`acc:.4f`。")

@@ -22,7 +22,6 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-from test_site import browser  # noqa: F401  (the headless Chromium fixture of the site tests)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -121,7 +120,7 @@ def page_state(driver: object) -> dict:
 
 @pytest.mark.site
 def test_make_lab_opens_a_chapter_as_a_notebook_runs_it_and_leaves_the_source_alone(
-        lab: tuple[str, str], browser: object) -> None:  # noqa: F811
+        lab: tuple[str, str], browser: object) -> None:
     from selenium.webdriver.common.by import By
 
     base, token = lab

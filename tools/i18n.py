@@ -134,7 +134,18 @@ def problems(msgid: str, msgstr: str) -> list[str]:
         missing = [s for s in want if s not in got]
         extra = [s for s in got if s not in want]
         found.append(f"code, math, roles and link targets must be kept as they are: missing {missing}, added {extra}")
+    english, chinese = markdown_parser().render(msgid), markdown_parser().render(msgstr)
+    for tag, name in (("<strong>", "bold"), ("<em>", "italic")):
+        if english.count(tag) != chinese.count(tag):
+            found.append(f"{name} text renders {english.count(tag)} times in the English, {chinese.count(tag)} in the "
+                         "translation: a ** or * after full-width punctuation closes only before a space or "
+                         "punctuation (write **标题**。 or **标题。** followed by a space)")
     words = prose(msgid).lower()
+    chinese_prose = prose(msgstr)
+    if re.search(r"[\u4e00-\u9fff][,;:?!]", chinese_prose):
+        found.append("typography: full-width punctuation after Chinese text (，；：？！)")
+    if re.search(r"\d %", chinese_prose):
+        found.append("typography: no space before % in Chinese text (10%)")
     for term in glossary():
         if term.get("check", True) and re.search(rf"\b{re.escape(term['en'].lower())}s?\b", words) \
                 and not any(zh in msgstr for zh in [term["zh"], *term.get("also", [])]):
