@@ -102,11 +102,11 @@ def zip_notebooks(app: Sphinx, exception: Exception | None) -> None:
     write_zip(files, Path(app.outdir) / ZIP_NAME)
 
 
-def write_zip(notebooks: dict[str, bytes], path: Path) -> None:
+def write_zip(files: dict[str, bytes], path: Path) -> None:
     """Atomically, so a killed build never leaves half a zip for readers to download."""
     tmp = path.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in notebooks.items():
+        for name, content in files.items():
             archive.writestr(f"pytorch-in-20-days/{name}", content)
     tmp.replace(path)
 

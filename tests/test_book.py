@@ -16,6 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import notebooks  # noqa: E402
+import pages  # noqa: E402
 
 CHAPTERS = notebooks.chapters()
 PLAN = [c for part in yaml.safe_load((ROOT / "book" / "chapters.yml").read_text())["parts"] for c in part["chapters"]]
@@ -248,10 +249,8 @@ def test_launch_buttons_appear_only_for_a_published_book() -> None:
 
 
 def title_and_breadcrumb(chapter: dict) -> tuple[str, str]:
-    """What book/chapters.yml says a chapter's first two lines must be."""
-    return (f"# Day {chapter['day']} · {chapter['id']} {chapter['title']}",
-            f"> Day {chapter['day']} of 20 · {'★' * chapter['stars']} · about {chapter['hours']:g} h to study · "
-            f"runs in under {chapter['budget_s']} s on a 2-core CPU")
+    """What book/chapters.yml says a chapter's first two lines must be (tools/pages.py words them)."""
+    return f"# {pages.heading(chapter)}", f"> {pages.breadcrumb(chapter)}"
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=ids)
@@ -280,17 +279,8 @@ def test_every_chapter_names_its_headline_in_a_readers_words() -> None:
     assert not unlabelled, f"book/chapters.yml: give these chapters a label for the status page: {unlabelled}"
 
 
-def _pages_tool():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("pages_tool", ROOT / "tools" / "pages.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_status_page_prints_counts_as_integers_and_results_in_words() -> None:
-    site = _pages_tool()
+    site = pages
     assert site.number("40625") == "40625" and site.number("54273.0") == "54273" and site.number("0.93") == "0.9300" \
         and site.number("1.0000") == "1.0000"  # a measurement that rounds to 1 is not a count
     chapter = {"label": "TextCNN parameters", "target": 40625}

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from babel.messages.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,9 +16,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import i18n  # noqa: E402
 import pages  # noqa: E402
 
-TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-SITE_PAGES = sorted([TOC["root"]] + [e["file"] for e in TOC["chapters"]]
-                    + [s["file"] for e in TOC["chapters"] for s in e.get("sections", [])])
+SITE_PAGES = i18n.pages()
 CHAPTER_PAGES = [p for p in SITE_PAGES if p.startswith("notebooks/")]
 PARTS = pages.load()
 
@@ -101,6 +98,7 @@ def test_a_changed_english_paragraph_makes_its_translation_out_of_date(tmp_path:
     monkeypatch.setattr(i18n, "CATALOGS", tmp_path / "catalogs")
     monkeypatch.setattr(i18n, "extract", lambda: None)
     monkeypatch.setattr(i18n, "marked_done", lambda: ["book/page"])
+    monkeypatch.setattr(i18n, "pages", lambda: ["book/page"])
     old = Catalog(locale=i18n.LANG)
     old.add("Gradients accumulate across calls.", "梯度会在多次调用之间累积。")
     old.add("Reset them with `x.grad = None`.", "用 `x.grad = None` 重置梯度。")

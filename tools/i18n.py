@@ -34,6 +34,7 @@ import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
+import notebooks
 import pages as site_pages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,8 +69,10 @@ def extract() -> None:
 
 
 def pages() -> list[str]:
-    """The pages of the site, as Sphinx names them (book/index, notebooks/2-2-autograd, ...)."""
-    return sorted(p.relative_to(TEMPLATES).with_suffix("").as_posix() for p in TEMPLATES.rglob("*.pot"))
+    """The pages of the site (_toc.yml), as Sphinx names them (book/index, notebooks/2-2-autograd, ...)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return sorted([toc["root"]] + [e["file"] for e in toc["chapters"]]
+                  + [s["file"] for e in toc["chapters"] for s in e.get("sections", [])])
 
 
 def catalog_path(page: str) -> Path:
@@ -351,12 +354,6 @@ SOURCE = ROOT / "_build" / "zh-source"  # the Chinese pages, from which Sphinx b
 TITLE = "20 天掌握 PyTorch"  # the Chinese edition's title (the front page's heading says the same)
 
 
-def toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [toc["root"]] + [e["file"] for e in toc["chapters"]] + \
-        [s["file"] for e in toc["chapters"] for s in e.get("sections", [])]
-
-
 def translation_of(page: str) -> dict[str, str]:
     return {m.id: m.string for m in read(catalog_path(page)) if m.id and m.string and not m.fuzzy}
 
@@ -371,15 +368,11 @@ def write_source(source: Path) -> None:
     The code cells and outputs are the English notebook's: nothing executes twice."""
     tmp = source.with_name(source.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    for page in toc_pages():
-        path = tmp / Path(page).parent / Path(page).name
+    for page in (p for p in pages() if not p.startswith("notebooks/")):
+        path = tmp / f"{page}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
-        if page.startswith("notebooks/"):
-            notebook, _ = translated_notebook(page)
-            nbformat.write(nbformat.from_dict(notebook), path.with_suffix(".ipynb"))
-        else:
-            english = (ROOT / f"{page}.md").read_text()
-            path.with_suffix(".md").write_text(translate_markdown(english, translation_of(page), set()))
+        path.write_text(translate_markdown((ROOT / f"{page}.md").read_text(), translation_of(page), set()))
+    write_notebooks(tmp / "notebooks")
     for shared in ("_vendor", "book/scripts", "book/_notes"):  # static files, and files pages include
         (tmp / shared).symlink_to(ROOT / shared)
     shutil.rmtree(source, ignore_errors=True)
@@ -403,17 +396,13 @@ def search_words() -> list[str]:
     return sorted(t for t in terms if re.fullmatch(r"[\u4e00-\u9fff]{2,}", t))  # one line per word, no spaces
 
 
-def notebooks(outdir: Path) -> list[Path]:
-    """Write every chapter's Chinese notebook into outdir (atomically, one file at a time)."""
-    outdir.mkdir(parents=True, exist_ok=True)
+def write_notebooks(outdir: Path) -> list[Path]:
+    """Write every chapter's Chinese notebook into outdir."""
     written = []
-    for page in (p for p in toc_pages() if p.startswith("notebooks/")):
+    for page in (p for p in pages() if p.startswith("notebooks/")):
         notebook, _ = translated_notebook(page)
-        path = outdir / f"{Path(page).name}.ipynb"
-        tmp = path.with_suffix(".ipynb.tmp")
-        nbformat.write(nbformat.from_dict(notebook), tmp)  # validates it, too
-        tmp.replace(path)
-        written.append(path)
+        written.append(outdir / f"{Path(page).name}.ipynb")
+        notebooks.write(nbformat.from_dict(notebook), written[-1])
     return written
 
 
@@ -431,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "html":
         return html()
     if args.command == "notebooks":
-        for path in notebooks(args.outdir):
+        for path in write_notebooks(args.outdir):
             print(f"wrote {path}")
         return 0
     return report(check=args.check)

@@ -266,9 +266,10 @@ def translations(lang: str = "zh_CN") -> dict[str, dict[str, str]]:
         out[f"book/{part['file']}"] = {part["title"]: field(part, "title", lang)}
         for c in part["chapters"]:
             pairs = {heading(c): heading(c, lang), breadcrumb(c): breadcrumb(c, lang)}
-            # a title's code spans (`nn.Module`) stay code spans in the translation
-            source = (BOOK / f"{c['file']}.md").read_text() if (BOOK / f"{c['file']}.md").exists() else ""
-            for code in re.findall(r"`([^`]+)`", source.split("\n>", 1)[0]):
+            # a title's code spans (`pt20.train`) stay code spans in the translation
+            md = BOOK / f"{c['file']}.md"
+            title = next((ln for ln in md.read_text().splitlines() if ln.startswith("# ")), "") if md.exists() else ""
+            for code in re.findall(r"`([^`]+)`", title):
                 pairs = {en.replace(code, f"`{code}`"): zh.replace(code, f"`{code}`") for en, zh in pairs.items()}
             out[f"notebooks/{c['file']}"] = pairs
     return out
