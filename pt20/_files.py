@@ -47,16 +47,44 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def gzip_content_sha256(path: Path) -> str | None:
-    """sha256 of a gzip file's decompressed content; None when it is not a complete, valid gzip stream."""
+class ContentTooLarge(ValueError):
+    """A gzip file decompresses to more bytes than its content may have (damaged, or a gzip bomb)."""
+
+
+def gzip_content_sha256(path: Path, max_bytes: int) -> str | None:
+    """sha256 of a gzip file's decompressed content; None when it is not a complete, valid gzip stream.
+
+    Decompression stops after ``max_bytes`` + 1 bytes with ``ContentTooLarge``: a
+    few megabytes of zeros would otherwise inflate to gigabytes on every check.
+    """
     digest = hashlib.sha256()
+    size = 0
     try:
         with gzip.open(path, "rb") as f:
-            while block := f.read(CHUNK):
+            while block := f.read(min(CHUNK, max_bytes + 1 - size)):
+                size += len(block)
+                if size > max_bytes:
+                    raise ContentTooLarge(f"{path.name} decompresses to more than {max_bytes:,} bytes")
                 digest.update(block)
     except (OSError, EOFError, zlib.error):  # not gzip, truncated, or damaged inside the deflate stream
         return None
     return digest.hexdigest()
+
+
+def blocked_folder(path: Path) -> Path:
+    """The first folder on the way to ``path`` that this user may not enter or list.
+
+    ``path`` itself when every folder above it can be entered (it is then the
+    one that cannot be listed or read).
+    """
+    for p in [*reversed(path.parents), path]:
+        try:
+            os.stat(p)
+        except PermissionError:
+            return p.parent
+        except OSError:  # missing: nothing further down can be the obstacle
+            break
+    return path
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -197,16 +225,24 @@ def download(url: str, dst: Path, timeout: float = 60, deadline_s: float | None 
             # read(n) would wait for all n bytes. file:/data: URLs give plain file objects.
             is_http = isinstance(response, http.client.HTTPResponse)
             read_some = response.read1 if is_http else functools.partial(response.read, CHUNK)
+            received = 0
             while block := read_some():
                 out.write(block)
+                received += len(block)
                 if time.monotonic() > give_up:
                     raise DownloadError(
                         f"{url}: gave up after {limit:g} s, the total download deadline "
                         f"(pt20._files.DOWNLOAD_DEADLINE_S); the server is too slow or stalled"
                     )
+            # http.client ends read1 quietly when the server closes early; its ``length`` is what is missing
+            if is_http and response.length:
+                raise DownloadError(f"{url}: the connection closed after {received:,} of "
+                                    f"{received + response.length:,} bytes (Content-Length); try again later")
         os.replace(tmp, dst)
     except DownloadError:
         raise
+    except http.client.HTTPException as exc:  # a bad chunk or status line: not an OSError, yet a failed transfer
+        raise DownloadError(f"{url}: broken HTTP response ({exc!r})") from exc
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise DownloadError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
     finally:

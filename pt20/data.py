@@ -6,7 +6,11 @@ trying in order:
 1. the cache — ``data/`` at the repository root, or ``$PT20_DATA_HOME``;
 2. a mirror folder — ``$PT20_DATA_MIRROR``, by default ``../shared/data``
    beside the checkout when it exists (CI reads from there, offline);
-3. the public upstream sources, for a reader with internet.
+3. the public upstream sources, for a reader with internet, unless
+   ``$PT20_OFFLINE`` is 1 (or true, yes, on).
+
+Both folder variables must be absolute paths (``~`` is expanded): notebooks run
+in ``notebooks/``, so a relative one would name another folder there.
 
 Every file is checked on copy, on download and on every reuse; a mismatch is
 fetched again, never used. A verified cache is read without writing to it, so it
@@ -59,13 +63,20 @@ class FileSpec:
     """One file, relative to the data root, with the sha256 of its bytes.
 
     For ``.gz`` files ``content_sha256`` (of the decompressed bytes) is accepted
-    too: a file re-compressed by another zlib still holds the same data.
-    Taught in chapter 1-1.
+    too: a file re-compressed by another zlib still holds the same data. It comes
+    with ``content_size``, the decompressed size, where checking stops: a small
+    file of zeros would otherwise inflate to gigabytes. Taught in chapter 1-1.
     """
 
     path: str
     sha256: str
     content_sha256: str | None = None
+    content_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.content_sha256 is not None and self.content_size is None:
+            raise ValueError(f"FileSpec {self.path!r}: a content_sha256 needs its content_size (bytes), "
+                             f"which bounds the decompression")
 
 
 @dataclass(frozen=True)
@@ -117,8 +128,8 @@ def _finish_mnist(root: Path) -> None:
             _files.atomic_gunzip(root / spec.path, raw)
 
 
-def _mnist_file(name: str, sha: str, content: str) -> FileSpec:
-    return FileSpec(f"mnist/{name}", sha, content)
+def _mnist_file(name: str, sha: str, content: str, size: int) -> FileSpec:
+    return FileSpec(f"mnist/{name}", sha, content, size)
 
 
 DATASETS: dict[str, Dataset] = {
@@ -147,9 +158,9 @@ DATASETS: dict[str, Dataset] = {
             "imdb", "IMDB reviews, 25,000 train / 24,877 test (gzipped TSV)", "imdb",
             files=(
                 FileSpec("imdb/train.tsv.gz", "2fae4694692d441bef499495cc3450324b00b5259595b45bfb5e526cc961248f",
-                         "e11737ac1d10b362c7ae145e51c8c322496ce9f1db8521598e55a9d397afc4f6"),
+                         "e11737ac1d10b362c7ae145e51c8c322496ce9f1db8521598e55a9d397afc4f6", 33207116),
                 FileSpec("imdb/test.tsv.gz", "67a845b4c129ebe452242dea988a00b86ee0f2355b2b2674514bc154ca3036f3",
-                         "46e9bf69903f5f5c0f490a6fab5f431f0149c2be67663be2503b24a4ebe68839"),
+                         "46e9bf69903f5f5c0f490a6fab5f431f0149c2be67663be2503b24a4ebe68839", 32258017),
             ),
             upstream=_upstream.imdb, sources=(_upstream.ACLIMDB_URL,),
         ),
@@ -158,16 +169,16 @@ DATASETS: dict[str, Dataset] = {
             files=(
                 _mnist_file("train-images-idx3-ubyte.gz",
                             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+                            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 47040016),
                 _mnist_file("train-labels-idx1-ubyte.gz",
                             "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+                            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 60008),
                 _mnist_file("t10k-images-idx3-ubyte.gz",
                             "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+                            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 7840016),
                 _mnist_file("t10k-labels-idx1-ubyte.gz",
                             "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-                            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+                            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 10008),
             ),
             upstream=_upstream.mnist, finish=_finish_mnist, sources=_upstream.MNIST_URLS,
         ),
@@ -177,13 +188,41 @@ DATASETS: dict[str, Dataset] = {
 
 # ---------------------------------------------------------------- locations
 
+def _env_flag(var: str) -> bool:
+    """A yes/no environment variable: 1/true/yes/on or 0/false/no/off; unset or blank is no."""
+    raw = os.environ.get(var, "")
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    raise DataError(f"${var} is {raw!r}: set it to 1 or 0 (also true/false, yes/no, on/off), or unset it.")
+
+
+def _env_folder(var: str) -> Path | None:
+    """The absolute folder an environment variable names (``~`` expanded); None when unset or blank.
+
+    A relative path is refused rather than resolved: it would name another folder
+    in every working directory (kernels run in notebooks/, ``make data`` in the root).
+    """
+    raw = os.environ.get(var, "")
+    if not raw.strip():
+        return None
+    folder = Path(raw).expanduser()
+    if not folder.is_absolute():
+        raise DataError(f"${var} is {raw!r}, a relative path, which would name a different folder from each "
+                        f"working directory (notebooks run in notebooks/): set it to an absolute path, "
+                        f"such as {Path.cwd() / raw}.")
+    return folder
+
+
 def cache_dir() -> Path:
     """Where verified copies live: ``$PT20_DATA_HOME``, else ``data/`` in the repository.
 
     Taught in chapter 5-4.
     """
-    if os.environ.get(HOME_VAR):
-        return Path(os.environ[HOME_VAR]).expanduser()
+    if home := _env_folder(HOME_VAR):
+        return home
     if (PACKAGE_ROOT / "pyproject.toml").exists():  # an editable install inside the book's repo
         return PACKAGE_ROOT / "data"
     return Path.home() / ".cache" / "pt20"
@@ -194,15 +233,18 @@ def mirror_dir() -> Path | None:
 
     Taught in chapter 1-1.
     """
-    if os.environ.get(MIRROR_VAR):
-        return Path(os.environ[MIRROR_VAR]).expanduser()
+    if mirror := _env_folder(MIRROR_VAR):
+        return mirror
     default = PACKAGE_ROOT.parent / "shared" / "data"
-    return default if default.is_dir() else None
+    try:
+        return default if default.is_dir() else None
+    except PermissionError:  # there, but not ours to read: problems() says so when it is tried
+        return default
 
 
 def _make_cache_folder(cache: Path) -> None:
     """Create the cache folder, or say clearly why it cannot be one."""
-    if os.environ.get(HOME_VAR):
+    if _env_folder(HOME_VAR):
         where, fix = f"${HOME_VAR} is {cache}, which", f"point ${HOME_VAR} at a folder (it is created if missing)"
     else:
         where, fix = f"The data cache {cache}", f"move it away, or set ${HOME_VAR} to a folder"
@@ -238,7 +280,15 @@ def _spec(name: str) -> Dataset:
     return DATASETS[name]
 
 
+def _raise_permission_error(exc: OSError) -> None:
+    if isinstance(exc, PermissionError):
+        raise exc
+
+
 def _tree_files(root: Path, tree: TreeSpec) -> list[Path]:
+    # glob skips a sub-folder it may not list without a word; walking first makes that an error
+    for _ in os.walk(root / tree.folder, onerror=_raise_permission_error):
+        pass
     return [p for p in sorted((root / tree.folder).glob(tree.pattern)) if p.is_file() and not p.is_symlink()]
 
 
@@ -294,9 +344,23 @@ def _file_problem(root: Path, f: FileSpec) -> str | None:
             return None
     except OSError as exc:
         return f"{f.path} cannot be read ({exc.strerror})"
-    if f.content_sha256 and _files.gzip_content_sha256(p) == f.content_sha256:
-        return None
+    if f.content_sha256 and f.content_size is not None:
+        try:
+            if _files.gzip_content_sha256(p, f.content_size) == f.content_sha256:
+                return None
+        except _files.ContentTooLarge:
+            return (f"{f.path} decompresses to more than {f.content_size:,} bytes, the size of its content "
+                    f"(damaged, or not this file)")
     return f"{f.path} has the wrong sha256 (corrupted or truncated)"
+
+
+class _UnreadableError(DataError):
+    """A folder holding (or on the way to) a dataset cannot be read by this user."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        super().__init__(f"{folder} cannot be read by this user (permission denied), so dataset {name!r} "
+                         f"cannot be checked there")
+        self.folder = folder
 
 
 def problems(name: str, root: Path, *, recorded_listing: str | None = None) -> list[str]:
@@ -307,9 +371,12 @@ def problems(name: str, root: Path, *, recorded_listing: str | None = None) -> l
     archive (see data/README.md). Taught in chapter 1-1.
     """
     spec = _spec(name)
-    found = [problem for f in spec.files if (problem := _file_problem(root, f))]
-    if spec.tree:
-        found += _tree_problems(root, spec.tree, {spec.tree.listing_sha256, recorded_listing} - {None})
+    try:
+        found = [problem for f in spec.files if (problem := _file_problem(root, f))]
+        if spec.tree:
+            found += _tree_problems(root, spec.tree, {spec.tree.listing_sha256, recorded_listing} - {None})
+    except PermissionError as exc:  # Python 3.11's is_dir() and exists() re-raise EACCES
+        raise _UnreadableError(name, _files.blocked_folder(Path(exc.filename or root))) from exc
     return found
 
 
@@ -327,7 +394,13 @@ def _recorded_listing(cache: Path, name: str) -> str | None:
 
 
 def _cache_problems(spec: Dataset, cache: Path) -> list[str]:
-    return problems(spec.name, cache, recorded_listing=_recorded_listing(cache, spec.name))
+    try:
+        return problems(spec.name, cache, recorded_listing=_recorded_listing(cache, spec.name))
+    except _UnreadableError as exc:
+        raise DataError(
+            f"The data cache {cache}: {exc}. Give yourself access (chmod u+rwx {exc.folder}, or ask its "
+            f"owner), or set ${HOME_VAR} to a folder of your own."
+        ) from exc
 
 
 def verify(name: str) -> bool:
@@ -519,11 +592,16 @@ def _sources(spec: Dataset, tried: list[str]) -> list[_Source]:
     mirror = mirror_dir()
     if mirror is None:
         tried.append(f"mirror: none (${MIRROR_VAR} is unset and ../shared/data does not exist)")
-    elif mirror_bad := problems(spec.name, mirror):  # a mirror is checked against the registry alone
-        tried.append(f"mirror {mirror}: {mirror_bad[0]}")
     else:
-        sources.append(_Source(f"mirror {mirror}", lambda staged: _copy_from(spec, mirror, staged)))
-    if os.environ.get(OFFLINE_VAR):
+        try:  # a mirror is checked against the registry alone
+            mirror_bad = problems(spec.name, mirror)
+        except _UnreadableError as exc:
+            mirror_bad = [str(exc)]
+        if mirror_bad:
+            tried.append(f"mirror {mirror}: {mirror_bad[0]}")
+        else:
+            sources.append(_Source(f"mirror {mirror}", lambda staged: _copy_from(spec, mirror, staged)))
+    if _env_flag(OFFLINE_VAR):
         tried.append(f"internet: skipped (${OFFLINE_VAR} is set)")
     elif spec.upstream is not None:
         sources.append(_Source("internet", spec.upstream, spec.upstream_rebuilds_tree))
@@ -608,7 +686,7 @@ def main(names: list[str]) -> int:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
-    for message in failed:
+    for message in dict.fromkeys(failed):  # a bad setting fails every dataset the same way: say it once
         print("\n" + message, file=sys.stderr)
     return 1 if failed else 0
 

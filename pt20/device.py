@@ -35,11 +35,14 @@ def get_device(prefer: str | None = None) -> torch.device:
         if kind not in _KNOWN:
             raise ValueError(f"Unknown device {wanted!r}: use one of {', '.join(_KNOWN)}.")
         if not _available(kind):
-            source = f"${ENV_VAR}" if os.environ.get(ENV_VAR) else "prefer="
-            raise RuntimeError(
-                f"Device {wanted!r} was requested ({source}) but is not available here. "
-                f"Unset {ENV_VAR} or set {ENV_VAR}=cpu."
-            )
+            if os.environ.get(ENV_VAR):
+                source = f"${ENV_VAR}={wanted}"
+                fix = f"Unset {ENV_VAR} to take the best device here, or set {ENV_VAR}=cpu"
+            else:  # only prefer= asked for it: no variable to unset
+                source = f"prefer={wanted!r}"
+                fix = (f"Call get_device() without prefer= to take the best device here, "
+                       f"or set {ENV_VAR}=cpu, which overrides prefer=")
+            raise RuntimeError(f"Device {wanted!r} was requested ({source}) but is not available here. {fix}.")
         return torch.device(wanted)
     for kind in _KNOWN:
         if _available(kind):

@@ -10,13 +10,34 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 
+from pt20 import _files
+
 ENV_VAR = "PT20_REPORT_DIR"
+CHAPTER_ID = re.compile(r"\d+-\d+")  # also the file name, so nothing that could leave the folder
+
+
+def _read_report(path: Path) -> dict[str, float]:
+    """The metrics already recorded in ``path`` (none when it does not exist)."""
+    if not path.exists():
+        return {}
+    fix = "It is written only by pt20.report: delete it and run the chapter again."
+    try:
+        old = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"The report file {path} is not valid JSON ({exc}). {fix}") from exc
+    if not isinstance(old, dict):
+        raise ValueError(f"The report file {path} holds {type(old).__name__}, not an object of metrics. {fix}")
+    return old
 
 
 def report(chapter: str, **metrics: float) -> dict[str, float]:
     """Record the headline metrics of ``chapter`` and return them. Taught in chapter 1-1."""
+    if not isinstance(chapter, str) or not CHAPTER_ID.fullmatch(chapter):
+        raise ValueError(f"pt20.report needs a chapter id such as '1-1' (the start of the chapter's file "
+                         f"name), got {chapter!r}.")
     values = {name: float(value) for name, value in metrics.items()}
     bad = [name for name, value in values.items() if not math.isfinite(value)]
     if bad:
@@ -25,9 +46,6 @@ def report(chapter: str, **metrics: float) -> dict[str, float]:
     if out_dir:
         path = Path(out_dir) / f"{chapter}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        old = json.loads(path.read_text()) if path.exists() else {}
-        old.update(values)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(old, indent=1, sort_keys=True))
-        tmp.replace(path)
+        merged = _read_report(path) | values
+        _files.atomic_write_text(path, json.dumps(merged, indent=1, sort_keys=True))
     return values

@@ -1,6 +1,6 @@
 """Seeding every source of randomness a chapter touches (taught in chapter 1-1).
 
-``$PT20_SEED_OFFSET`` (an integer, default 0) is added to every seed these functions are given:
+``$PT20_SEED_OFFSET`` (a non-negative integer, default 0) is added to every seed these functions are given:
 the benchmark's ``--seeds N`` re-runs a chapter with offsets 0 .. N-1 to check that its results
 hold for other seeds than the one printed on the page.
 """
@@ -14,16 +14,29 @@ import numpy as np
 import torch
 
 OFFSET_VAR = "PT20_SEED_OFFSET"
+MAX_SEED = 2**32 - 1  # NumPy's legacy seeding accepts 0 .. 2**32-1 only
 
 
 def offset() -> int:
     """The seed offset from ``$PT20_SEED_OFFSET`` (0 when unset). Taught in chapter 1-1."""
     raw = os.environ.get(OFFSET_VAR, "0").strip() or "0"
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        raise ValueError(f"{OFFSET_VAR} must be an integer such as 1, got {raw!r}; "
-                         "unset it to use the seeds printed on the page.") from None
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{OFFSET_VAR} must be a non-negative integer such as 1, got {raw!r}; "
+                         "unset it to use the seeds printed on the page.")
+    return value
+
+
+def _effective(seed: int) -> int:
+    """``seed`` plus the offset, checked against the range every generator seeded here accepts."""
+    shift = offset()
+    if not 0 <= seed + shift <= MAX_SEED:
+        raise ValueError(f"seed {seed} + ${OFFSET_VAR} {shift} = {seed + shift} is outside 0 .. 2**32-1, "
+                         f"the seeds NumPy accepts: use a smaller seed or offset.")
+    return seed + shift
 
 
 def generator(seed: int = 42) -> torch.Generator:
@@ -33,7 +46,7 @@ def generator(seed: int = 42) -> torch.Generator:
     order of the data does not depend on how much randomness other cells used.
     """
     gen = torch.Generator()
-    gen.manual_seed(seed + offset())
+    gen.manual_seed(_effective(seed))
     return gen
 
 
@@ -44,7 +57,7 @@ def seed_everything(seed: int = 42, deterministic: bool = False) -> torch.Genera
     ``deterministic=True`` torch is also asked to prefer deterministic kernels
     (it warns, rather than fails, where none exists) and cuDNN stops autotuning.
     """
-    effective = seed + offset()
+    effective = _effective(seed)
     random.seed(effective)
     np.random.seed(effective)
     torch.manual_seed(effective)  # also seeds every CUDA and MPS device

@@ -71,7 +71,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
 
     toy = data.Dataset(
         "toy", "toy files", "toy",
-        files=(data.FileSpec("toy/a.csv", sha(CSV)), data.FileSpec("toy/b.txt.gz", sha(TEXT_GZ), sha(TEXT))),
+        files=(data.FileSpec("toy/a.csv", sha(CSV)), data.FileSpec("toy/b.txt.gz", sha(TEXT_GZ), sha(TEXT), len(TEXT))),
         upstream=upstream,
     )
     toytree = data.Dataset("toytree", "toy tree", "toytree",

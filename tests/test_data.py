@@ -20,7 +20,7 @@ import tarfile
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -240,9 +240,12 @@ def test_real_registry_matches_the_mirror_manifest() -> None:
     for name, spec in data.DATASETS.items():
         if name.startswith("toy"):
             continue
-        listed = {f["path"]: f["sha256"] for f in m[name].get("files", [])}
+        listed = {f["path"]: f for f in m[name].get("files", [])}
         for f in spec.files:
-            assert listed[f.path] == f.sha256, f.path
+            assert listed[f.path]["sha256"] == f.sha256, f.path
+            if f.content_sha256:  # the content size is where the content check stops: it must be exact
+                assert listed[f.path]["uncompressed_sha256"] == f.content_sha256, f.path
+                assert listed[f.path]["uncompressed_bytes"] == f.content_size, f.path
         if spec.tree:
             assert m[name]["listing_sha256"] == spec.tree.listing_sha256
 
@@ -681,3 +684,243 @@ def test_upstream_builders_do_not_import_the_registry() -> None:
         elif isinstance(node, ast.Import):
             imported |= {alias.name for alias in node.names}
     assert "pt20.data" not in imported
+
+
+# ---------------------------------------------------------------- issue 22: the data layer attacked again
+
+def deny_entry_below(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Act as if ``folder`` were mode 000 and owned by another user.
+
+    The tests run as root, whom chmod does not stop. Like the kernel then, this
+    lets ``folder`` itself be stat'ed but not listed, and refuses every path
+    below it with EACCES, which Python 3.11's ``Path.is_dir()`` re-raises.
+    """
+    def below(p: object, *, or_at: bool = False) -> bool:
+        if not isinstance(p, str | os.PathLike):
+            return False
+        absolute = Path(os.path.abspath(p))
+        return absolute.is_relative_to(folder) and (or_at or absolute != folder)
+
+    def refuse(p: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied (simulated)", str(p))
+
+    def guard(real: Callable[..., object], *, or_at: bool = False) -> Callable[..., object]:
+        def guarded(p: object = ".", *args: object, **kwargs: object) -> object:
+            if below(p, or_at=or_at):
+                refuse(p)
+            return real(p, *args, **kwargs)
+        return guarded
+
+    for name in ("stat", "lstat", "open"):
+        monkeypatch.setattr(os, name, guard(getattr(os, name)))
+    for name in ("scandir", "listdir"):
+        monkeypatch.setattr(os, name, guard(getattr(os, name), or_at=True))
+    monkeypatch.setattr(builtins, "open", guard(builtins.open))
+    monkeypatch.setattr(io, "open", guard(io.open))
+
+
+@pytest.mark.parametrize(("name", "blocked"), [("toy", "."), ("toy", "toy"), ("toytree", "toytree/x")])
+def test_unreadable_cache_folder_is_named_with_what_to_do(
+    env: Env, monkeypatch: pytest.MonkeyPatch, name: str, blocked: str
+) -> None:
+    """Issue 22, item 4: a cache folder this user cannot read is named, never a raw PermissionError."""
+    env.fill_mirror()
+    data.fetch(name)
+    folder = (env.cache / blocked).resolve()
+    deny_entry_below(monkeypatch, folder)
+    for call in (lambda: data.verify(name), lambda: data.fetch(name)):
+        with pytest.raises(data.DataError) as err:
+            call()
+        message = str(err.value)
+        assert f"{folder} cannot be read" in message
+        assert "permission denied" in message.lower() and "chmod" in message and f"${data.HOME_VAR}" in message
+
+
+def test_unreadable_mirror_is_named_and_skipped(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22, item 4: a mirror this user cannot read is one failed source among the others."""
+    env.fill_mirror()
+    deny_entry_below(monkeypatch, env.mirror)
+    with pytest.raises(data.DataError) as err:
+        data.fetch("toy")
+    message = str(err.value)
+    assert f"mirror {env.mirror}: {env.mirror} cannot be read" in message
+    assert "internet:" in message  # the next source was still tried
+    assert not leftovers(env.cache)
+
+
+REAL_URLOPEN = _files.urllib.request.urlopen  # the env fixture replaces it with "no network"
+BAD_CHUNK = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+BROKEN_RESPONSES = {
+    "bad-chunk": BAD_CHUNK,  # http.client raises IncompleteRead, an HTTPException
+    "bad-status": b"this is not HTTP\r\n\r\n",  # BadStatusLine
+    "short-body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10,  # then the server hangs up
+}
+
+
+def ok(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+@pytest.fixture
+def raw_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[dict[str, bytes]], str]]:
+    """Serve canned raw responses (by path) on 127.0.0.1; returns the base URL."""
+    import socketserver
+
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(_files.urllib.request, "urlopen", REAL_URLOPEN)
+    servers = []
+
+    def serve(responses: dict[str, bytes]) -> str:
+        class Canned(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                request_line = self.rfile.readline().decode("latin-1").split()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # the request's headers
+                    pass
+                self.wfile.write(responses.get(request_line[1], b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Canned)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("kind", BROKEN_RESPONSES)
+def test_broken_http_response_is_a_failed_download(
+    tmp_path: Path, raw_http: Callable[[dict[str, bytes]], str], kind: str
+) -> None:
+    """Issue 22, item 5 and the short body: every broken transfer is a DownloadError, and nothing is kept."""
+    base = raw_http({"/f.bin": BROKEN_RESPONSES[kind]})
+    with pytest.raises(_files.DownloadError, match=r"127\.0\.0\.1"):
+        _files.download(f"{base}/f.bin", tmp_path / "f.bin", timeout=10)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mnist_tries_its_second_source_after_a_broken_response(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw_http: Callable[[dict[str, bytes]], str]
+) -> None:
+    """Issue 22, item 5: a bad chunk from the first MNIST server sends each file to the second one."""
+    responses = {f"/broken/{name}": BAD_CHUNK for name in _upstream.MNIST_FILES}
+    responses |= {f"/good/{name}": ok(name.encode()) for name in _upstream.MNIST_FILES}
+    base = raw_http(responses)
+    monkeypatch.setattr(_upstream, "MNIST_URLS", (f"{base}/broken/", f"{base}/good/"))
+    assert _upstream.mnist(tmp_path) == "internet (MNIST)"
+    for name in _upstream.MNIST_FILES:
+        assert (tmp_path / "mnist" / name).read_bytes() == name.encode()
+
+
+def test_covid19_from_a_broken_server_fails_with_the_places_tried(
+    env: Env, monkeypatch: pytest.MonkeyPatch, raw_http: Callable[[dict[str, bytes]], str]
+) -> None:
+    """Issue 22, item 5: fetch('covid19') reports the broken response like any other failed source."""
+    base = raw_http({"/covid-19.csv": BAD_CHUNK})
+    monkeypatch.setattr(_upstream, "BOOK_DATA_URL", f"{base}/")
+    with pytest.raises(data.DataError) as err:
+        data.fetch("covid19")
+    message = str(err.value)
+    assert "internet:" in message and "broken HTTP response" in message and "IncompleteRead" in message
+    assert not leftovers(env.cache)
+
+
+def zeros_gz(size: int) -> bytes:
+    """A gzip stream of ``size`` zero bytes, built without holding them all in memory."""
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
+        block = bytes(1 << 20)
+        for _ in range(size >> 20):
+            gz.write(block)
+    return out.getvalue()
+
+
+def test_gzip_bomb_stops_at_the_content_size(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22, low: a .gz inflating far beyond its content's size is refused after that size."""
+    env.fill_mirror()
+    data.fetch("toy")
+    (env.cache / "toy" / "b.txt.gz").write_bytes(zeros_gz(64 << 20))
+    inflated = []
+    real_gzip_open = gzip.open
+
+    def counting_open(*args: object, **kwargs: object) -> object:
+        f = real_gzip_open(*args, **kwargs)
+        real_read = f.read
+
+        def read(n: int = -1) -> bytes:
+            block = real_read(n)
+            inflated.append(len(block))
+            return block
+
+        f.read = read
+        return f
+
+    monkeypatch.setattr(_files.gzip, "open", counting_open)
+    expected = f"toy/b.txt.gz decompresses to more than {len(TEXT):,} bytes, the size of its content"
+    assert data.problems("toy", env.cache) == [f"{expected} (damaged, or not this file)"]
+    assert sum(inflated) <= len(TEXT) + 1
+    assert data.fetch("toy").source.startswith("mirror")  # and it is repaired like any damaged file
+
+
+def test_content_checksum_needs_a_content_size() -> None:
+    with pytest.raises(ValueError, match="content_size"):
+        data.FileSpec("x.gz", "0" * 64, "1" * 64)
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", "off", ""])
+def test_offline_variable_set_to_false_leaves_the_internet_on(
+    env: Env, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """Issue 22, low: PT20_OFFLINE=0|false|no|off means *not* offline."""
+    monkeypatch.setenv(data.OFFLINE_VAR, value)
+    with pytest.raises(data.DataError) as err:
+        data.fetch("toy")
+    assert "skipped" not in str(err.value)
+    assert "network is unreachable" in str(err.value)  # the (toy) internet was tried
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", " on "])
+def test_offline_variable_set_to_true_skips_the_internet(env: Env, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(data.OFFLINE_VAR, value)
+    with pytest.raises(data.DataError, match=rf"internet: skipped \(\${data.OFFLINE_VAR} is set\)"):
+        data.fetch("toy")
+
+
+def test_offline_variable_with_another_value_is_refused(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(data.OFFLINE_VAR, "maybe")
+    with pytest.raises(data.DataError, match=rf"\${data.OFFLINE_VAR} is 'maybe'.*1 or 0"):
+        data.fetch("toy")
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_blank_data_home_means_the_default(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    """Issue 22, low: a blank PT20_DATA_HOME is the default cache, not the current folder."""
+    monkeypatch.delenv(data.HOME_VAR, raising=False)
+    default = data.cache_dir()
+    monkeypatch.setenv(data.HOME_VAR, value)
+    assert data.cache_dir() == default
+    assert default.is_absolute()
+
+
+@pytest.mark.parametrize("var", [data.HOME_VAR, data.MIRROR_VAR])
+def test_relative_data_folders_are_refused(env: Env, monkeypatch: pytest.MonkeyPatch, var: str) -> None:
+    """Issue 22, low: kernels run in notebooks/, so a relative folder would mean another folder there."""
+    monkeypatch.chdir(env.cache.parent)
+    monkeypatch.setenv(var, "relative/data")
+    with pytest.raises(data.DataError) as err:
+        data.fetch("toy")
+    message = str(err.value)
+    assert f"${var} is 'relative/data'" in message and "absolute path" in message
+    assert not (env.cache.parent / "relative").exists()
+    monkeypatch.setenv(var, "~/pt20-data")  # ~ is expanded first, so this one is absolute
+    assert (data.cache_dir() if var == data.HOME_VAR else data.mirror_dir()) == Path.home() / "pt20-data"
+
+
+def test_make_data_names_a_bad_setting_once(env: Env, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv(data.OFFLINE_VAR, "maybe")
+    assert data.main(["toy", "toytree"]) == 1
+    assert capsys.readouterr().err.count(f"${data.OFFLINE_VAR} is 'maybe'") == 1

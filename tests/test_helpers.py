@@ -62,7 +62,7 @@ def test_seed_worker_seeds_numpy_from_torch() -> None:
 
 @pytest.fixture
 def no_accelerators(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PT20_DEVICE", raising=False)
+    monkeypatch.delenv(pt20.device.ENV_VAR, raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
 
@@ -77,18 +77,18 @@ def test_device_order_is_cuda_then_mps_then_cpu(no_accelerators: None, monkeypat
 
 def test_env_variable_overrides_the_device(no_accelerators: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setenv("PT20_DEVICE", "cpu")
+    monkeypatch.setenv(pt20.device.ENV_VAR, "cpu")
     assert pt20.device.get_device() == torch.device("cpu")
 
 
 def test_unavailable_requested_device_says_how_to_fix(no_accelerators: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PT20_DEVICE", "cuda")
-    with pytest.raises(RuntimeError, match="PT20_DEVICE=cpu"):
+    monkeypatch.setenv(pt20.device.ENV_VAR, "cuda")
+    with pytest.raises(RuntimeError, match=f"{pt20.device.ENV_VAR}=cpu"):
         pt20.device.get_device()
-    monkeypatch.setenv("PT20_DEVICE", "tpu")
+    monkeypatch.setenv(pt20.device.ENV_VAR, "tpu")
     with pytest.raises(ValueError, match="Unknown device 'tpu'"):
         pt20.device.get_device()
-    monkeypatch.setenv("PT20_DEVICE", "xpu")
+    monkeypatch.setenv(pt20.device.ENV_VAR, "xpu")
     with pytest.raises(ValueError, match="use one of cuda, mps, cpu"):
         pt20.device.get_device()
 
@@ -109,10 +109,10 @@ def test_plot_history_draws_train_and_val_lines() -> None:
 
 
 def test_report_writes_json_only_under_the_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PT20_REPORT_DIR", raising=False)
+    monkeypatch.delenv(pt20.reporting.ENV_VAR, raising=False)
     assert pt20.report("1-1", val_acc=0.8) == {"val_acc": 0.8}
     assert not list(tmp_path.iterdir())
-    monkeypatch.setenv("PT20_REPORT_DIR", str(tmp_path))
+    monkeypatch.setenv(pt20.reporting.ENV_VAR, str(tmp_path))
     pt20.report("1-1", val_acc=torch.tensor(0.83))
     pt20.report("1-1", last_acc=0.81)
     assert json.loads((tmp_path / "1-1.json").read_text()) == {"last_acc": 0.81, "val_acc": pytest.approx(0.83)}
@@ -151,3 +151,65 @@ def test_every_public_pt20_object_names_the_chapter_that_teaches_it() -> None:
             problems.append(f"pt20.{module_name}.{name}: chapter {match[1]} mentions neither it nor pt20.{module_name}")
     assert len(public_objects()) > 20, "the test lost its subject"
     assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- issue 22: the helpers attacked
+
+@pytest.mark.parametrize("value", ["-100", str(2**32)])
+def test_seed_offset_out_of_numpys_range_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(pt20.seed.OFFSET_VAR, value)
+    for call in (pt20.seed.offset, lambda: pt20.seed.seed_everything(42), lambda: pt20.seed.generator(42)):
+        with pytest.raises(ValueError, match=rf"{pt20.seed.OFFSET_VAR} must be a non-negative integer.*got '{value}'"):
+            call()
+
+
+def test_seed_plus_offset_must_fit_numpys_seed_range(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pt20.seed.OFFSET_VAR, "2")
+    with pytest.raises(ValueError, match=rf"seed {2**32 - 1} \+ \${pt20.seed.OFFSET_VAR} 2"):
+        pt20.seed.seed_everything(2**32 - 1)
+    monkeypatch.setenv(pt20.seed.OFFSET_VAR, "0")
+    with pytest.raises(ValueError, match=r"seed -1 .*0 \.\. 2\*\*32-1"):
+        pt20.seed.generator(-1)
+
+
+def test_seed_offset_shifts_every_seed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pt20.seed.OFFSET_VAR, "3")
+    shifted = torch.randint(0, 10**6, (4,), generator=pt20.seed.generator(7))
+    monkeypatch.setenv(pt20.seed.OFFSET_VAR, "0")
+    assert torch.equal(shifted, torch.randint(0, 10**6, (4,), generator=pt20.seed.generator(10)))
+
+
+def test_unavailable_preferred_device_gives_advice_that_applies(
+    no_accelerators: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22, low: prefer='cuda' on a CPU machine must not say to unset a variable that is not set."""
+    with pytest.raises(RuntimeError) as err:
+        pt20.device.get_device(prefer="cuda")
+    message = str(err.value)
+    assert "prefer='cuda'" in message and "without prefer=" in message
+    assert "Unset" not in message
+    monkeypatch.setenv(pt20.device.ENV_VAR, "cuda")
+    with pytest.raises(RuntimeError, match=rf"\${pt20.device.ENV_VAR}=cuda.*Unset {pt20.device.ENV_VAR}"):
+        pt20.device.get_device(prefer="cpu")
+
+
+@pytest.mark.parametrize("chapter", ["../escaped", "{tmp_path}/absolute", "1-1/../../x", "", "1-1.json"])
+def test_report_refuses_a_chapter_that_is_not_an_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     chapter: str) -> None:
+    """Issue 22, low: the chapter becomes a file name, so it must be an id such as '1-1'."""
+    chapter = chapter.format(tmp_path=tmp_path)  # an absolute name must not escape the test's folder either
+    monkeypatch.setenv(pt20.reporting.ENV_VAR, str(tmp_path / "reports"))
+    with pytest.raises(ValueError, match=r"chapter id such as '1-1'"):
+        pt20.report(chapter, val_acc=0.5)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
+def test_corrupt_report_file_is_named_with_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      content: str) -> None:
+    monkeypatch.setenv(pt20.reporting.ENV_VAR, str(tmp_path))
+    (tmp_path / "1-1.json").write_text(content)
+    with pytest.raises(ValueError) as err:
+        pt20.report("1-1", val_acc=0.5)
+    assert str(tmp_path / "1-1.json") in str(err.value) and "delete it" in str(err.value)
+    assert (tmp_path / "1-1.json").read_text() == content  # left for the reader to look at
