@@ -224,3 +224,163 @@ def test_chinese_notebook_has_every_translation_and_the_english_code_and_outputs
     for en, zh in zip(english["cells"], chinese["cells"]):
         if en["cell_type"] == "code":
             assert (zh["source"], zh["outputs"]) == (en["source"], en["outputs"])
+
+
+# A translation that changes structure: each payload of the attack on the Chinese edition (issue 22),
+# added to a message of the 2-2 catalog, and what the refusal must name.
+PAYLOADS = {
+    "inline html": (' <img src=x onerror="alert(document.domain)">',
+                    'raw HTML <img src=x onerror="alert(document.domain)">'),
+    "include": ("\n\n```{include} ../../../../secret.txt\n```", "directive {include} ../../../../secret.txt"),
+    "raw block": ("\n\n```{raw} html\n<script>alert(document.domain)</script>\n```", "directive {raw} html"),
+    "eval-rst": ("\n\n```{eval-rst}\n.. raw:: html\n\n   <script>alert(1)</script>\n```", "directive {eval-rst}"),
+    "colon include": ("\n\n:::{include} ../../../../secret.txt\n:::", "directive {include} ../../../../secret.txt"),
+}
+PAGE = "notebooks/2-2-autograd"
+
+
+@pytest.fixture
+def attacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A temp copy of the 2-2 catalog, the only page; attack(payload) appends payload to one of its
+    translations and returns (msgid, msgstr)."""
+    monkeypatch.setattr(i18n, "CATALOGS", tmp_path / "catalogs")
+    monkeypatch.setattr(i18n, "TEMPLATES", tmp_path / "gettext")
+    monkeypatch.setattr(i18n, "pages", lambda: [PAGE])
+    monkeypatch.setattr(i18n, "marked_done", lambda: [])
+    monkeypatch.setattr(i18n, "extract", lambda: None)
+    copy = i18n.read(ROOT / "locale" / "zh_CN" / "LC_MESSAGES" / f"{PAGE}.po")
+    template = Catalog()
+    for m in copy:
+        if m.id:
+            template.add(m.id)
+    (tmp_path / "gettext" / "notebooks").mkdir(parents=True)
+    with (tmp_path / "gettext" / f"{PAGE}.pot").open("wb") as f:
+        i18n.write_po(f, template)
+    i18n.write(copy, i18n.catalog_path(PAGE))
+
+    def attack(payload: str) -> tuple[str, str]:
+        catalog = i18n.read(i18n.catalog_path(PAGE))
+        message = next(m for m in catalog if m.id and m.string and not m.fuzzy)
+        message.string += payload
+        i18n.write(catalog, i18n.catalog_path(PAGE))
+        return message.id, message.string
+    return attack
+
+
+@pytest.mark.parametrize("name", PAYLOADS)
+def test_a_translation_that_adds_html_a_directive_or_a_raw_block_is_refused(name: str, attacked, monkeypatch,
+                                                                            capsys, tmp_path: Path) -> None:
+    payload, named = PAYLOADS[name]
+    msgid, msgstr = attacked(payload)
+    assert any(named in p for p in i18n.problems(msgid, msgstr)), i18n.problems(msgid, msgstr)
+
+    # `share --check` (make translations-check) fails, naming the catalog, the message and what is wrong
+    assert i18n.main(["share", "--check"]) == 1
+    out = capsys.readouterr().out
+    assert f"{PAGE}.po" in out and msgid[:40] in out and named in out
+
+    # and `html` places nothing: it stops before Sphinx runs, with the same explanation
+    monkeypatch.setattr(i18n, "SOURCE", tmp_path / "zh-source")
+    monkeypatch.setattr(i18n, "sphinx", lambda *a, **k: 0)
+    assert i18n.main(["html"]) == 1
+    err = capsys.readouterr().err
+    assert f"{PAGE}.po" in err and msgid[:40] in err and named in err
+    placed = [p for p in tmp_path.rglob("*.ipynb") if payload.strip() in p.read_text()]
+    assert not placed and not (tmp_path / "zh-source").exists()
+
+
+def test_an_untouched_catalog_is_placed(attacked, monkeypatch, capsys, tmp_path: Path) -> None:
+    """The control of the test above: the same copy without a payload passes and builds."""
+    monkeypatch.setattr(i18n, "SOURCE", tmp_path / "zh-source")
+    monkeypatch.setattr(i18n, "sphinx", lambda *a, **k: 0)
+    assert i18n.main(["share", "--check"]) == 0
+    assert i18n.main(["html"]) == 0
+    assert (tmp_path / "zh-source" / "notebooks" / "2-2-autograd.ipynb").exists()
+
+
+@pytest.mark.parametrize(("english", "chinese", "named"), [
+    ("See the docs.", "见 {raw-html}`<b>文档</b>`。", "role {raw-html}"),
+    ("See the docs.", "见[文档](https://example.com/x)。", "link to https://example.com/x"),
+    ("See the docs.", "见文档 <https://example.com/x>。", "link to https://example.com/x"),
+    ("See the [docs](https://pytorch.org).", "见[文档](https://example.com)。", "link to https://pytorch.org"),
+    ("See the docs.", "见文档 ![图](https://example.com/x.png)。", "image https://example.com/x.png"),
+    ("See the docs.", "<script>alert(1)</script>", "raw HTML <script>alert(1)</script>"),
+    ("See the docs.", "% 见文档", "myst_line_comment"),
+    ("See the docs.", "- 见文档", "bullet_list"),
+    ("See the docs.", "见文档 {{ secret }}", "substitution_inline"),
+])
+def test_roles_links_html_and_blocks_the_english_has_not_are_refused(english: str, chinese: str, named: str) -> None:
+    assert any(named in p for p in i18n.problems(english, chinese)), i18n.problems(english, chinese)
+
+
+@pytest.mark.parametrize("chinese", ["单元 | 格", "单元\n格"])
+def test_a_translated_table_cell_cannot_split_its_row(chinese: str) -> None:
+    """A table cell's translation is put between the row's | marks: a | or a newline of its own
+    would split the row and drop or move cells."""
+    source = "| a | b |\n|---|---|\n| cell | other |\n"
+    tokens = i18n.markdown_parser().parse(i18n.translate_markdown(source, {"cell": chinese}, set()))
+    assert chinese not in [t.content for t in tokens if t.type == "inline"]  # what placing it would do
+    assert any("table" in p for p in i18n.problems("cell", chinese)), i18n.problems("cell", chinese)
+    assert not i18n.problems("a | b", "甲 | 乙")  # a | the English has is the translator's to keep
+
+
+NUMBERS = "numbers: the English has {}, the translation does not (keep every number as it is)"
+
+
+def test_a_changed_number_is_caught_and_chinese_numerals_dates_and_units_are_not() -> None:
+    assert i18n.problems("It is 2, plus 1.", "它是 3，再加 1。") == [NUMBERS.format("2")]
+    assert i18n.problems("A rate of 0.01 and 1,000 steps.", "学习率 0.1，1,000 步。") == [NUMBERS.format("0.01")]
+    for english, chinese in [
+        ("Part 1 · The modeling workflow", "第一部分 · 建模流程"),
+        ("1 · The modeling workflow", "一 · 建模流程"),
+        ("Convolutions in 1, 2 and 3 dimensions of 4-D inputs.", "对四维输入做一维、二维和三维卷积。"),
+        ("On 13 February 2020 Hubei reported 13,332 cases.", "2020 年 2 月 13 日，湖北报告了 13,332 例。"),
+        ("A 10000×200 matrix, 20 billion multiply-adds, 60,000 images.", "10000×200 矩阵，200 亿次乘加，6 万张图像。"),
+        ("New COVID-19 cases in float32 with `x = 3`.", "新冠新增病例，float32，`x = 3`。"),
+        ("Report on Coronavirus Disease 2019 (COVID-19).", "新型冠状病毒肺炎（COVID-19）报告。"),
+        ("Input size 3 and hidden size 3.", "输入大小和隐藏大小都是 3。"),
+    ]:
+        assert not i18n.problems(english, chinese), (english, i18n.problems(english, chinese))
+
+
+@pytest.mark.parametrize(("line", "where", "why"), [
+    ('msgstr "梯度会累积。', 6, "quote"),  # babel would drop the 。
+    ('msgstrr "梯度会累积。"', 6, "msgstrr"),  # babel would skip it: "English changed"
+    ('msgstr "梯度" 会累积。"', 6, "quote"),
+    ('msgid "Gradients add up."', 5, "missing msgstr"),
+])
+def test_a_malformed_catalog_is_refused_with_its_file_and_line(line: str, where: int, why: str,
+                                                               tmp_path: Path) -> None:
+    path = tmp_path / "page.po"
+    path.write_text('msgid ""\nmsgstr ""\n"Language: zh_CN\\n"\n\n'
+                    'msgid "Gradients accumulate."\n' + line + '\n\nmsgid "Reset them."\nmsgstr "重置。"\n')
+    with pytest.raises(i18n.CatalogError, match=rf"page\.po:{where}: .*{why}"):
+        i18n.read(path)
+    mended = tmp_path / "mended.po"
+    mended.write_text(path.read_text().replace(line, 'msgstr "梯度会累积。"'))
+    assert i18n.read(mended).get("Gradients accumulate.").string == "梯度会累积。"
+
+
+def test_the_hidden_cell_toggle_speaks_the_page_language() -> None:
+    """MyST-NB writes "Show code cell source" above a `hide-input` cell; the Chinese edition translates it."""
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import pt20_site
+    from docutils.utils import new_document
+    from myst_nb.core.config import NbParserConfig
+    from myst_nb.sphinx_ import HideCodeCellNode
+
+    defaults = NbParserConfig()
+
+    def toggle(language: str, kind: str) -> tuple[str, str]:
+        config = type("Config", (), {"language": language, "nb_code_prompt_show": defaults.code_prompt_show,
+                                     "nb_code_prompt_hide": defaults.code_prompt_hide})()
+        page = new_document("page")
+        page += HideCodeCellNode(prompt_show=defaults.code_prompt_show.replace("{type}", kind),
+                                 prompt_hide=defaults.code_prompt_hide.replace("{type}", kind))
+        pt20_site.translate_code_prompts(page, config)
+        node = next(iter(page.findall(HideCodeCellNode)))
+        return node["prompt_show"], node["prompt_hide"]
+
+    assert toggle("zh_CN", "source") == ("显示代码", "隐藏代码")
+    assert toggle("zh_CN", "outputs") == ("显示输出", "隐藏输出")
+    assert toggle("en", "source") == ("Show code cell source", "Hide code cell source")

@@ -21,18 +21,21 @@ written from tools/pages.py, which knows both languages' words for them.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
 import shutil
 import sys
+from collections import Counter
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
 import nbformat
 import yaml
 from babel.messages.catalog import Catalog
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import PoFileError, read_po, write_po
 
 import notebooks
 import pages as site_pages
@@ -50,6 +53,13 @@ _MATH = re.compile(r"\$\$.+?\$\$|\$[^$\s](?:[^$]*?[^$\s])?\$")
 _ROLE = re.compile(r"\{[\w:-]+\}`[^`]*`")
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 _FOOTNOTE = re.compile(r"\[\^[\w-]+\]")
+
+# The lines of a .po file: a keyword and one quoted string, or a quoted continuation line.
+_PO_LINE = re.compile(r'(?:(?:msgctxt|msgid|msgid_plural|msgstr(?:\[\d+\])?)\s+)?"(?:[^"\\]|\\.)*"')
+
+
+class CatalogError(Exception):
+    """A catalog that cannot be read, or that holds a translation that cannot be put into its page."""
 
 
 def sphinx(builder: str, outdir: Path, srcdir: Path = ROOT, **overrides) -> int:
@@ -79,13 +89,44 @@ def catalog_path(page: str) -> Path:
     return CATALOGS / f"{page}.po"
 
 
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def read(path: Path) -> Catalog:
-    with path.open("rb") as f:
-        return read_po(f, locale=LANG)
+    """A catalog, refused with its file and line when a line is malformed: babel alone would drop a
+    character of an unterminated string, or skip a misspelt keyword and report its message as
+    untranslated."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CatalogError(f"{shown(path)}: not UTF-8 ({e.reason} at byte {e.start}): save it as UTF-8") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line.startswith("#~") and not line.startswith("#~|"):
+            line = line[2:].strip()  # an obsolete message: its lines are message lines too
+        elif not line or line.startswith("#"):
+            continue
+        if not _PO_LINE.fullmatch(line):
+            raise CatalogError(f'{shown(path)}:{number}: malformed line {line!r}: a .po line is a keyword (msgid, '
+                               f'msgstr, msgctxt) and one "quoted" string, or a "quoted" continuation line; inside '
+                               f'a string, write \\" for a quote and \\\\ for a backslash')
+    try:
+        return read_po(io.BytesIO(text.encode("utf-8")), locale=LANG, abort_invalid=True)
+    except PoFileError as e:
+        message = str(e).rsplit(" on ", 1)[0]  # babel appends its 0-based line number
+        raise CatalogError(f"{shown(path)}:{e.lineno + 1}: {message}" + (f": {e.line!r}" if e.line else "")) from None
 
 
 def entries(catalog: Catalog) -> list[tuple]:
     return [(m.id, m.string, sorted(m.flags), m.previous_id) for m in catalog if m.id]
+
+
+def unchanged(path: Path, catalog: Catalog) -> bool:
+    try:
+        return path.exists() and entries(read(path)) == entries(catalog)
+    except CatalogError:
+        return False  # a malformed file is replaced by the catalog written from the messages
 
 
 def write(catalog: Catalog, path: Path) -> None:
@@ -94,7 +135,7 @@ def write(catalog: Catalog, path: Path) -> None:
     for message in catalog:
         if not message.fuzzy:
             message.previous_id = []  # "#| msgid" lines only accompany a fuzzy suggestion
-    if path.exists() and entries(read(path)) == entries(catalog):
+    if unchanged(path, catalog):
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".po.tmp")
@@ -120,7 +161,7 @@ def carried_spans(text: str) -> list[str]:
     spans = [m.group(0) for m in _CODE.finditer(_ROLE.sub(" ", text))]
     spans += _MATH.findall(_CODE.sub(" ", text))
     spans += [re.sub(r"`.*<(.+)>`", r"`\1`", r) for r in _ROLE.findall(text)]  # a role's target, not its text
-    spans += _LINK.findall(text) + _FOOTNOTE.findall(text)
+    spans += _FOOTNOTE.findall(text)  # link targets: see structure(), which sees every kind of link
     return sorted(spans)
 
 
@@ -129,18 +170,89 @@ def glossary() -> list[dict]:
     return yaml.safe_load((LOCALE / LANG / "glossary.yml").read_text())
 
 
-def problems(msgid: str, msgstr: str) -> list[str]:
-    """Why a translation is not acceptable: lost or changed spans, or a glossary term not followed."""
+# Inline tokens that carry no structure of their own: words, breaks, and spans checked elsewhere
+# (code and math by carried_spans, bold and italic by problems).
+_WORDS = {"text", "softbreak", "hardbreak", "code_inline", "math_inline", "math_inline_double", "link_close",
+          "strong_open", "strong_close", "em_open", "em_close"}
+
+
+def describe(token) -> str:
+    """A token as the structure of a message sees it: its kind, and what makes it live or point somewhere."""
+    if token.type in ("fence", "colon_fence"):
+        return f"directive {token.info.strip()}" if token.info.startswith("{") else f"code block {token.info}".strip()
+    if token.type in ("html_block", "html_inline"):
+        return f"raw HTML {token.content.strip()}"
+    if token.type == "link_open":
+        return f"link to {token.attrs.get('href')}"
+    if token.type == "image":
+        return f"image {token.attrs.get('src')}"
+    if token.type == "myst_role":
+        return f"role {{{token.meta.get('name')}}}"
+    if token.type == "footnote_ref":
+        return f"footnote [^{token.meta.get('label')}]"
+    kind = token.type.removesuffix("_open")
+    return " ".join(part for part in (kind, token.tag if kind == "heading" else "", token.content.strip()) if part)
+
+
+def structure(text: str) -> tuple[list[str], Counter]:
+    """The blocks of a message, in order (paragraph, list, directive with its argument, raw HTML,
+    link definition), and its inline markup that is more than words (roles, links and images with
+    their targets, raw HTML), parsed by the site's own MyST parser."""
+    env: dict = {}
+    blocks, inline = [], Counter()
+    for token in markdown_parser().parse(text, env):
+        if token.type == "inline":
+            inline.update(describe(child) for child in token.children or [] if child.type not in _WORDS)
+        elif not token.type.endswith("_close"):
+            blocks.append(describe(token))
+    blocks += [f"link definition [{label}]: {ref['href']}" for label, ref in env.get("references", {}).items()]
+    return blocks, inline
+
+
+def placement_problems(msgid: str, msgstr: str) -> list[str]:
+    """Why a translation cannot be put where its English was: it may change words, not structure.
+    A directive, role, raw HTML, link target or block that the English lacks would reach the site
+    live (a {raw} block, an {include} of any readable file, an onerror= attribute), and a | or a
+    newline of its own splits the table row or paragraph it is put into."""
     found = []
+    (english_blocks, english_inline), (chinese_blocks, chinese_inline) = structure(msgid), structure(msgstr)
+    english, chinese = Counter(english_blocks) + english_inline, Counter(chinese_blocks) + chinese_inline
+    added, lost = list((chinese - english).elements()), list((english - chinese).elements())
+    if added or lost:
+        found.append("structure: a translation changes words, not structure;"
+                     + (f" it adds {'; '.join(added)}" if added else "") + (" and" if added and lost else "")
+                     + (f" it lacks {'; '.join(lost)}" if lost else ""))
+    elif english_blocks != chinese_blocks:
+        found.append(f"structure: the blocks {english_blocks} come in another order: {chinese_blocks}")
+    if msgstr.count("\n") > msgid.count("\n"):
+        found.append("a newline the English does not have: it would split the paragraph, heading or table row the "
+                     "translation is put into (write the translation on one line)")
+    if len(re.findall(r"(?<!\\)\|", msgstr)) != len(re.findall(r"(?<!\\)\|", msgid)):
+        found.append("a | the English does not have: in a table cell it starts a new cell and the row loses or moves "
+                     "cells (write ｜ or \\|)")
+    return found
+
+
+def problems(msgid: str, msgstr: str) -> list[str]:
+    """Why a translation is not acceptable: changed structure, lost or changed spans or numbers,
+    bold or italic that does not render, Chinese typography, or a glossary term not followed."""
+    found = placement_problems(msgid, msgstr)
     want, got = carried_spans(msgid), carried_spans(msgstr)
     if want != got:
         missing = [s for s in want if s not in got]
         extra = [s for s in got if s not in want]
-        found.append(f"code, math, roles and link targets must be kept as they are: missing {missing}, added {extra}")
-    english, chinese = markdown_parser().render(msgid), markdown_parser().render(msgstr)
-    for tag, name in (("<strong>", "bold"), ("<em>", "italic")):
-        if english.count(tag) != chinese.count(tag):
-            found.append(f"{name} text renders {english.count(tag)} times in the English, {chinese.count(tag)} in the "
+        found.append(f"code, math and roles must be kept as they are: missing {missing}, added {extra}")
+    chinese_numbers = numbers_of_chinese(msgstr)
+    lost = [written for value, written in numbers_of_english(msgid).items() if value not in chinese_numbers]
+    if lost:
+        found.append(f"numbers: the English has {', '.join(lost)}, the translation does not (keep every number as it "
+                     "is)")
+    english, chinese = markdown_parser().parse(msgid), markdown_parser().parse(msgstr)
+    for kind, name in (("strong_open", "bold"), ("em_open", "italic")):
+        n_english, n_chinese = (sum(c.type == kind for t in tokens for c in t.children or [])
+                                for tokens in (english, chinese))
+        if n_english != n_chinese:
+            found.append(f"{name} text renders {n_english} times in the English, {n_chinese} in the "
                          "translation: a ** or * after full-width punctuation closes only before a space or "
                          "punctuation (write **标题**。 or **标题。** followed by a space)")
     words = prose(msgid).lower()
@@ -154,6 +266,42 @@ def problems(msgid: str, msgstr: str) -> list[str]:
                 and not any(zh in msgstr for zh in [term["zh"], *term.get("also", [])]):
             found.append(f"glossary: '{term['en']}' is {term['zh']}")
     return found
+
+
+# Numbers a translation keeps. An English number stands alone (not in float32, COVID-19, 2x, v2.0),
+# with its thousands separators and an optional scale word; the Chinese may write its own scale (20 billion
+# is 200 亿) and, where Chinese writes numerals, 第一部分 (Part 1), 一维 (1-D) and 一 · (a part's index).
+_ENGLISH_NUMBER = re.compile(r"(?<![\w.])(?<![A-Za-z]-)(\d+(?:,\d{3})*(?:\.\d+)?)"
+                             r"(?:\s+(thousand|million|billion))?(?!\w)")
+_CHINESE_NUMBER = re.compile(r"(\d+(?:,\d{3})*(?:\.\d+)?)(?:\s*(万|亿))?")
+_CHINESE_NUMERAL = re.compile(r"(?<=第)[一二两三四五六七八九十]+|[一二两三四五六七八九十]+(?=维| ·)")
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "万": 10**4, "亿": 10**8}
+# Names whose number the Chinese name leaves out (the WHO-China report calls the disease 新型冠状病毒肺炎).
+NAMES_WITH_A_NUMBER = ("Coronavirus Disease 2019",)
+
+
+def _values(pattern: re.Pattern, text: str) -> dict[Decimal, str]:
+    """Each number of the text by its value, with how it is written."""
+    return {Decimal(m[1].replace(",", "")) * _SCALES.get(m[2], 1): m[0] for m in pattern.finditer(text)}
+
+
+def numbers_of_english(msgid: str) -> dict[Decimal, str]:
+    text = prose(msgid)
+    for name in NAMES_WITH_A_NUMBER:
+        text = text.replace(name, " ")
+    return _values(_ENGLISH_NUMBER, text)
+
+
+def numbers_of_chinese(msgstr: str) -> set[Decimal]:
+    digits = "零一二三四五六七八九"
+
+    def value(numeral: str) -> int:  # 一 to 九十九
+        tens, ten, ones = numeral.replace("两", "二").partition("十")
+        if not ten:
+            return digits.index(tens)
+        return (digits.index(tens) if tens else 1) * 10 + (digits.index(ones) if ones else 0)
+    text = prose(msgstr)
+    return set(_values(_CHINESE_NUMBER, text)) | {Decimal(value(n)) for n in _CHINESE_NUMERAL.findall(text)}
 
 
 def merged(template: Catalog, old: Catalog | None) -> Catalog:
@@ -178,8 +326,7 @@ def generated_catalogs() -> dict[Path, Catalog]:
 
 
 def stale_generated_catalogs() -> list[Path]:
-    return [path for path, catalog in generated_catalogs().items()
-            if not path.exists() or entries(read(path)) != entries(catalog)]
+    return [path for path, catalog in generated_catalogs().items() if not unchanged(path, catalog)]
 
 
 def write_generated_catalogs() -> None:
@@ -230,6 +377,21 @@ def marked_done() -> list[str]:
     return yaml.safe_load((LOCALE / LANG / "pages.yml").read_text())["done"]
 
 
+def excerpt(msgid: str) -> str:
+    return f'msgid "{msgid[:70]}{"…" if len(msgid) > 70 else ""}"'
+
+
+def translation_problems() -> list[str]:
+    """Every problem of every translation the site would show, one line each: catalog, message, what."""
+    found = []
+    for page in pages():
+        path = catalog_path(page)
+        if path.exists():
+            found += [f"{shown(path)}: {excerpt(m.id)}: {problem}"
+                      for m in read(path) if m.id and m.string and not m.fuzzy for problem in problems(m.id, m.string)]
+    return found
+
+
 def report(check: bool) -> int:
     extract()
     done, failing = marked_done(), {}
@@ -247,7 +409,12 @@ def report(check: bool) -> int:
     unknown = sorted(set(done) - set(pages()))
     for page in unknown:
         print(f"locale/{LANG}/pages.yml names {page}, which is not a page of the book")
-    return 1 if check and (failing or unknown) else 0
+    wrong = translation_problems()
+    if wrong:
+        print(f"{len(wrong)} problems of translations to correct (the Chinese site refuses to build with a "
+              "translation that changes structure):")
+        print("\n".join(wrong))
+    return 1 if check and (failing or unknown or wrong) else 0
 
 
 # Directives whose body is prose (translated paragraph by paragraph), and those whose argument is a title.
@@ -355,7 +522,15 @@ TITLE = "20 天掌握 PyTorch"  # the Chinese edition's title (the front page's 
 
 
 def translation_of(page: str) -> dict[str, str]:
-    return {m.id: m.string for m in read(catalog_path(page)) if m.id and m.string and not m.fuzzy}
+    """The translations of a page, refused whole if one of them cannot be put into the page."""
+    path = catalog_path(page)
+    translation = {m.id: m.string for m in read(path) if m.id and m.string and not m.fuzzy}
+    refused = [f"{shown(path)}: {excerpt(msgid)}: {problem}"
+               for msgid, msgstr in translation.items() for problem in placement_problems(msgid, msgstr)]
+    if refused:
+        raise CatalogError("translations that would change the page, not only its words (correct them, or empty "
+                           "the msgstr to show the English):\n" + "\n".join(refused))
+    return translation
 
 
 def write_source(source: Path) -> None:
@@ -374,6 +549,7 @@ def write_source(source: Path) -> None:
         path.write_text(translate_markdown((ROOT / f"{page}.md").read_text(), translation_of(page), set()))
     write_notebooks(tmp / "notebooks")
     for shared in ("_vendor", "book/scripts", "book/_notes"):  # static files, and files pages include
+        (tmp / shared).parent.mkdir(parents=True, exist_ok=True)
         (tmp / shared).symlink_to(ROOT / shared)
     shutil.rmtree(source, ignore_errors=True)
     tmp.rename(source)
@@ -414,6 +590,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("html")
     sub.add_parser("notebooks").add_argument("outdir", type=Path)
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except CatalogError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
     if args.command == "update":
         update()
         return report(check=False)
