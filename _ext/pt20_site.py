@@ -8,6 +8,8 @@
   _config.yml names the repository the book is published from: before that they lead nowhere.
 - Puts a language switch on every page: the English site (_build/html) and the Chinese one
   (_build/html/zh, built by tools/i18n.py with `language = zh_CN`) link each page to its twin.
+- Words MyST-NB writes on a page itself, the toggle of a `hide-input` cell ("Show code cell
+  source"), in the page's language.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import json
 import zipfile
 from pathlib import Path
 
+from docutils import nodes
+from myst_nb.sphinx_ import HideCodeCellNode
 from sphinx.application import Sphinx
+from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
@@ -27,7 +32,11 @@ EDITIONS = {
     "en": {"dir": "", "lang": "en", "label": "English", "title": "Read this page in English",
            "footer": "Every output on these pages was produced by executing the notebook; CI re-runs them all."},
     "zh_CN": {"dir": "zh/", "lang": "zh-CN", "label": "中文", "title": "阅读本页的中文版",
-              "footer": "本站的每一个输出都由执行 notebook 得到；CI 会重新运行全部章节。"},
+              "footer": "本站的每一个输出都由执行 notebook 得到；CI 会重新运行全部章节。",
+              # MyST-NB's toggle of a hidden cell: its `nb_code_prompt_show`/`_hide` ("Show code cell
+              # {type}") with {type} filled in by MyST-NB in English, so the words are replaced whole
+              "show": "显示{type}", "hide": "隐藏{type}",
+              "types": {"content": "单元格", "source": "代码", "output": "输出", "outputs": "输出"}},
 }
 
 
@@ -92,6 +101,34 @@ def link_the_other_edition(app: Sphinx, pagename: str, templatename: str, contex
         f'\n<link rel="alternate" hreflang="{EDITIONS[other]["lang"]}" href="{url}" />'
 
 
+def code_prompts(config: object) -> dict[str, str]:
+    """The edition's words for each prompt MyST-NB can write above a hidden cell part, keyed by
+    MyST-NB's English (the book's `nb_code_prompt_show`/`_hide` with each {type} filled in)."""
+    words = EDITIONS[edition(config)]
+    if "types" not in words:
+        return {}
+    return {english.replace("{type}", kind): words[verb].format(type=translated)
+            for verb, english in (("show", config.nb_code_prompt_show), ("hide", config.nb_code_prompt_hide))
+            for kind, translated in words["types"].items()}
+
+
+def translate_code_prompts(doctree: nodes.Node, config: object) -> None:
+    prompts = code_prompts(config)
+    for toggle in doctree.findall(HideCodeCellNode):
+        for key in ("prompt_show", "prompt_hide"):
+            toggle[key] = prompts.get(toggle[key], toggle[key])
+
+
+class CodePromptsInThePageLanguage(SphinxPostTransform):
+    """Runs after MyST-NB's HideInputCells (priority 199), which writes the prompts into the page."""
+
+    default_priority = 200
+    formats = ("html",)
+
+    def run(self, **kwargs) -> None:
+        translate_code_prompts(self.document, self.config)
+
+
 def zip_notebooks(app: Sphinx, exception: Exception | None) -> None:
     """Each edition's notebooks (the Chinese site is built from the Chinese notebooks)."""
     if exception is not None or app.builder.format != "html":
@@ -118,4 +155,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-check-consistency", check_notebooks)
     app.connect("build-finished", zip_notebooks)
     app.connect("html-page-context", drop_thebe_and_duplicates, priority=900)
+    app.add_post_transform(CodePromptsInThePageLanguage)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
