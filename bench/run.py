@@ -5,14 +5,17 @@
     python bench/run.py --seeds 3            # also re-run every chapter with seed offsets 1 and 2
 
 Writes ``<out>/results.csv`` (one row per chapter) and ``<out>/README.md`` (the table and the
-totals; with the default ``--out`` that is ``bench/README.md``). Chapters report their metrics
-through ``pt20.report`` into ``$PT20_REPORT_DIR``; nothing is scraped from printed text. The
-committed notebooks are not touched unless ``--save`` is given.
+totals; with the default ``--out`` that is ``bench/README.md``). A run of some chapters replaces
+their rows only: every row says which run it came from, and the whole-book totals are those of the
+last run of every chapter. Chapters report their metrics through ``pt20.report`` into
+``$PT20_REPORT_DIR``; nothing is scraped from printed text, and a chapter that does not report its
+headline metric (book/chapters.yml) shows it as missing and makes the run fail. The committed
+notebooks are not touched unless ``--save`` is given.
 
 With ``--seeds N`` every chapter also runs with ``$PT20_SEED_OFFSET`` = 1 .. N-1 (pt20.seed adds
 it to every seed a chapter sets), and the table gains the min / mean / max of the headline metric
-over the N seeds and how many of them meet the chapter's target: a result that holds only for
-the seed printed on the page is not a result.
+over the N seeds and how many of them meet the chapter's target (tools/targets.py says what a
+target means): a result that holds only for the seed printed on the page is not a result.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import concurrent.futures
 import csv
 import datetime as dt
 import functools
+import io
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -40,13 +43,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import execution  # noqa: E402
 import notebooks  # noqa: E402
+import targets  # noqa: E402
 
 SEED_OFFSET_VAR = "PT20_SEED_OFFSET"  # read by pt20.seed
 
-COLUMNS = ["chapter", "device", "wall_s", "peak_rss_mb", "metric_name", "metric_value", "target", "original",
-           "seeds", "seeds_min", "seeds_mean", "seeds_max", "seeds_meeting_target"]
-RANGE = re.compile(r"^\s*([-\d.]+)\s*[–-]\s*([-\d.]+)")
-PLUS_MINUS = re.compile(r"^\s*([-\d.]+)\s*±\s*([\d.]+)")
+# "run" dates each row: a run of some chapters leaves the other rows as an earlier run wrote them.
+COLUMNS = ["chapter", "run", "device", "wall_s", "peak_rss_mb", "metric_name", "metric_value", "target", "original",
+           "all_metrics", "seeds", "seeds_min", "seeds_mean", "seeds_max", "seeds_meeting_target", "machine"]
+TOTALS = "## Whole book"  # the README section only a run of every chapter measures
 
 
 @functools.cache
@@ -95,22 +99,13 @@ def reported(md: Path, report_dir: Path) -> dict[str, float]:
 
 
 def headline(md: Path, report_dir: Path) -> float | None:
-    metrics = reported(md, report_dir)
-    return metrics.get(plan()[md.stem]["metric"], min(metrics.values()) if metrics else None)
+    """The metric book/chapters.yml names for the chapter, or None: never another metric in its place."""
+    return reported(md, report_dir).get(plan()[md.stem]["metric"])
 
 
-def meets(value: float | None, target: object) -> bool:
-    """Whether a headline value meets its target: a threshold (at least), "a–b" (a range),
-    "x ± d", or "all asserted" (the self-check passed, so the chapter reported at all)."""
-    if value is None:
-        return False
-    if isinstance(target, int | float):
-        return value >= target
-    if m := RANGE.match(str(target)):
-        return float(m[1]) <= value <= float(m[2])
-    if m := PLUS_MINUS.match(str(target)):
-        return abs(value - float(m[1])) <= float(m[2])
-    return True
+def meets(md: Path, value: float | None) -> bool:
+    meta = plan()[md.stem]
+    return targets.meets(value, meta["target"], meta["id"])
 
 
 def seed_study(chapters: list[Path], seeds: int) -> dict[str, list[float | None]]:
@@ -125,33 +120,67 @@ def seed_study(chapters: list[Path], seeds: int) -> dict[str, list[float | None]
                         run_chapter(md, Path(reports))
                     except Exception as exc:  # a seed that breaks the self-check is a finding, not a crash
                         print(f"{md.stem} with seed offset {offset}: {type(exc).__name__}", file=sys.stderr)
-                    values[md.stem].append(headline(md, Path(reports)))
+                        value = None  # whatever it reported before it broke does not count
+                    else:
+                        value = headline(md, Path(reports))
+                    values[md.stem].append(value)
                     print(f"{md.stem:<32} seed offset {offset}: {values[md.stem][-1]}", flush=True)
         finally:
             os.environ.pop(SEED_OFFSET_VAR, None)
     return values
 
 
-def row_for(md: Path, timing: dict, report_dir: Path, device: str, other_seeds: list | None = None) -> dict:
+def row_for(md: Path, timing: dict, report_dir: Path, run: dict, other_seeds: list | None = None) -> dict[str, str]:
+    """The chapter's row of results.csv; ``run`` holds the run's date, machine and device."""
     meta = plan()[md.stem]
     metrics = reported(md, report_dir)
-    name = meta["metric"]
     value = headline(md, report_dir)
-    seeds = {}
+    row = dict.fromkeys(COLUMNS, "")
     if other_seeds is not None:
         every = [value, *other_seeds]
         found = [v for v in every if v is not None]
-        seeds = {"seeds": len(every), "seeds_meeting_target": sum(meets(v, meta["target"]) for v in every),
-                 "seeds_min": _fmt(min(found)) if found else "", "seeds_max": _fmt(max(found)) if found else "",
-                 "seeds_mean": _fmt(sum(found) / len(found)) if found else ""}
-    return {
-        "chapter": md.stem, "device": device, "wall_s": f"{timing['wall_s']:.1f}",
-        "peak_rss_mb": f"{timing['peak_rss_mb']:.0f}", "metric_name": name,
-        "metric_value": "" if value is None else _fmt(value), "target": meta["target"],
-        "original": "" if meta["original"] is None else meta["original"],
+        row |= {"seeds": str(len(every)), "seeds_meeting_target": str(sum(meets(md, v) for v in every))}
+        if found:
+            row |= {"seeds_min": _fmt(min(found)), "seeds_max": _fmt(max(found)),
+                    "seeds_mean": _fmt(sum(found) / len(found))}
+    return row | {
+        "chapter": md.stem, "run": run["date"], "machine": run["machine"], "device": run["device"],
+        "wall_s": f"{timing['wall_s']:.1f}", "peak_rss_mb": f"{timing['peak_rss_mb']:.0f}",
+        "metric_name": meta["metric"], "metric_value": "" if value is None else _fmt(value),
+        "target": str(meta["target"]), "original": "" if meta["original"] is None else str(meta["original"]),
         "all_metrics": ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(metrics.items())),
-        "budget_s": meta["budget_s"], **seeds,
     }
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    """The rows an earlier run wrote to ``path`` (columns an older bench did not write are empty)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [{c: row.get(c) or "" for c in COLUMNS} for row in csv.DictReader(f)]
+
+
+def merge(old: list[dict], new: list[dict]) -> list[dict]:
+    """The results after a run: its rows replace those of the same chapters and every other chapter keeps
+    its row (a run of one chapter must not erase the rest); book order; a chapter no longer planned is dropped."""
+    by_chapter = {r["chapter"]: r for r in [*old, *new]}
+    return [by_chapter[stem] for stem in plan() if stem in by_chapter]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file beside ``path``: a killed run leaves the old file whole."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                     newline="", delete=False) as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
+def results_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def _fmt(value: float) -> str:
@@ -187,22 +216,23 @@ def edit_one_chapter_rerun(chapter: Path) -> float:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| chapter | device | wall (s) | budget (s) | peak RSS (MB) | headline metric | target | 2020 original "
-             "| all metrics |", "|---|---|---:|---:|---:|---|---:|---:|---|"]
+    lines = ["| chapter | run | device | wall (s) | budget (s) | peak RSS (MB) | headline metric | target "
+             "| 2020 original | all metrics |", "|---|---|---|---:|---:|---:|---|---:|---:|---|"]
     for r in rows:
-        flag = "" if float(r["wall_s"]) <= r["budget_s"] else " ⚠"
-        metric = f"{r['metric_name']} = {r['metric_value'] or '(not reported)'}"
-        lines.append(f"| {r['chapter']} | {r['device']} | {r['wall_s']}{flag} | {r['budget_s']} | {r['peak_rss_mb']} "
-                     f"| {metric} | {r['target']} | {r['original']} | {r['all_metrics']} |")
+        budget = plan()[r["chapter"]]["budget_s"]
+        flag = "" if float(r["wall_s"]) <= budget else " ⚠"
+        metric = f"{r['metric_name']} = {r['metric_value'] or '**missing** (not reported)'}"
+        lines.append(f"| {r['chapter']} | {r['run'] or '?'} | {r['device']} | {r['wall_s']}{flag} | {budget} "
+                     f"| {r['peak_rss_mb']} | {metric} | {r['target']} | {r['original']} | {r['all_metrics']} |")
     return "\n".join(lines)
 
 
 def seeds_table(rows: list[dict]) -> str:
-    lines = ["| chapter | headline metric | target | min | mean | max | seeds meeting the target |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    lines = ["| chapter | run | headline metric | target | min | mean | max | seeds meeting the target |",
+             "|---|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r['chapter']} | {r['metric_name']} | {r['target']} | {r['seeds_min']} | {r['seeds_mean']} "
-                     f"| {r['seeds_max']} | {r['seeds_meeting_target']}/{r['seeds']} |")
+        lines.append(f"| {r['chapter']} | {r['run'] or '?'} | {r['metric_name']} | {r['target']} | {r['seeds_min']} "
+                     f"| {r['seeds_mean']} | {r['seeds_max']} | {r['seeds_meeting_target']}/{r['seeds']} |")
     return "\n".join(lines)
 
 
@@ -214,6 +244,61 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}")
 
 
+def runs_line(rows: list[dict], run: dict, ran: list[str]) -> str:
+    """Which rows the latest run wrote (the chapters ``ran``), and which earlier runs the others come from."""
+    which = "every chapter" if len(ran) == len(plan()) else f"{len(ran)} of {len(plan())} chapters ({', '.join(ran)})"
+    text = f"Latest run: {run['date']} on {run['machine']}; device `{run['device']}`; it ran {which}."
+    earlier: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if r["chapter"] not in ran:
+            key = (r["run"], r["machine"])
+            earlier[key] = earlier.get(key, 0) + 1
+    if earlier:
+        text += " The other rows come from earlier runs: " + "; ".join(
+            f"{date or 'an undated run'}{f' on {where}' if where else ''} ({n} chapter{'s' * (n != 1)})"
+            for (date, where), n in sorted(earlier.items(), reverse=True)) + "."
+    return text
+
+
+def totals_section(readme: Path) -> str:
+    """The whole-book section of an earlier README (kept when a run does not cover every chapter)."""
+    if not readme.exists():
+        return ""
+    text = readme.read_text()
+    start = text.find(f"\n{TOTALS}\n")
+    if start < 0:
+        return ""
+    end = text.find("\n## ", start + 1)
+    return text[start + 1:end + 1 if end >= 0 else None].rstrip("\n") + "\n"
+
+
+def readme(rows: list[dict], run: dict, ran: list[str], whole_book: str) -> str:
+    """bench/README.md: the merged table, which run each row came from, the whole-book totals, the seed study."""
+    slowest = sorted(rows, key=lambda r: -float(r["wall_s"]))[:3]
+    report = (f"# Benchmark results\n\n`make bench` executes every chapter fresh in its own kernel and records wall "
+              f"time, the kernel's peak memory and the metrics the chapter reported with `pt20.report`. Each row "
+              f"comes from the latest run that included its chapter; the `run` column dates it.\n\n"
+              f"{runs_line(rows, run, ran)}\n\n" + table(rows) + "\n\n"
+              + "Slowest: " + ", ".join(f"{r['chapter']} ({r['wall_s']} s)" for r in slowest) + "\n")
+    if whole_book:
+        report += "\n" + whole_book
+    studied = [r for r in rows if r["seeds"] and int(r["seeds"]) > 1]
+    if studied:
+        report += ("\n## Seed robustness\n\nChapters run with several seeds, `PT20_SEED_OFFSET` = 0 (the run on the "
+                   "page) to N − 1 (`make bench ARGS=\"--seeds N\"`): the headline metric over the seeds, and how "
+                   "many seeds meet the target (tools/targets.py says what a target means).\n\n"
+                   + seeds_table(studied) + "\n")
+    return report
+
+
+def positive(text: str) -> int:
+    """--seeds: a whole number of seeds, at least the page's own."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of seeds, at least 1 "
+                                         f"(1 runs only the seed on the page, 3 adds offsets 1 and 2)")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chapters", nargs="*", help="chapter ids or stems (default: all)")
@@ -221,52 +306,60 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-totals", action="store_true", help="skip the parallel run, site render and re-run timing")
     parser.add_argument("--save", action="store_true",
                         help="also write the serial run's notebooks as the golden record")
-    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+    parser.add_argument("--seeds", type=positive, default=1, metavar="N",
                         help="also run every chapter with seed offsets 1 .. N-1 and report the spread")
     args = parser.parse_args(argv)
 
+    chapters = list(dict.fromkeys(notebooks.chapters(args.chapters)))  # "2-2 2-2" runs 2-2 once
+    for md in chapters:  # a target the benchmark cannot judge fails now, not after the runs
+        try:
+            targets.parse(plan()[md.stem]["target"], plan()[md.stem]["id"])
+        except ValueError as exc:
+            parser.error(str(exc))
+
     import pt20
 
-    device = str(pt20.device.get_device())
-    chapters = notebooks.chapters(args.chapters)
+    run = {"date": f"{dt.datetime.now():%Y-%m-%d %H:%M}", "machine": machine(),
+           "device": str(pt20.device.get_device())}
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as reports:
         serial, timings = run_all(chapters, 1, Path(reports), save=args.save)
         others = seed_study(chapters, args.seeds) if args.seeds > 1 else None
-        rows = [row_for(md, timings[md.stem], Path(reports), device, others[md.stem] if others else None)
-                for md in chapters]
-        for r in rows:
+        new = [row_for(md, timings[md.stem], Path(reports), run, others[md.stem] if others else None)
+               for md in chapters]
+        for r in new:
             print(f"{r['chapter']:<32} {r['wall_s']:>6} s  {r['peak_rss_mb']:>5} MB  "
-                  f"{r['metric_name']}={r['metric_value']}")
-    with open(args.out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    totals = [f"- whole book, serial: {serial:.0f} s ({serial / 60:.1f} min) for {len(chapters)} chapters"]
-    if not args.no_totals:
-        with tempfile.TemporaryDirectory() as reports:
-            parallel, _ = run_all(chapters, 2, Path(reports))
-        totals.append(f"- whole book, 2 parallel workers: {parallel:.0f} s ({parallel / 60:.1f} min)")
-        render = timed([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--builder", "html", "--all"])
-        totals.append(f"- site render (`jupyter-book build --all`): {render:.0f} s")
-        smallest = min(chapters, key=lambda md: timings[md.stem]["wall_s"])
-        totals.append(f"- re-run after editing one chapter ({smallest.stem}): drift check of all chapters + "
-                      f"re-executing only that one: {edit_one_chapter_rerun(smallest):.0f} s")
-    slowest = sorted(rows, key=lambda r: -float(r["wall_s"]))[:3]
-    totals.append("- slowest: " + ", ".join(f"{r['chapter']} ({r['wall_s']} s)" for r in slowest))
-    report = (f"# Benchmark results\n\n`make bench` executes every chapter fresh in its own kernel and records wall "
-              f"time, the kernel's peak memory and the metrics the chapter reported with `pt20.report`. "
-              f"Latest run: {dt.datetime.now():%Y-%m-%d %H:%M} on {machine()}; device `{device}`.\n\n"
-              + table(rows) + "\n\n" + "\n".join(totals) + "\n")
-    if args.seeds > 1:
-        report += (f"\n## Seed robustness\n\nEvery chapter run {args.seeds} times, with `PT20_SEED_OFFSET` = 0 "
-                   f"(the run on the page) to {args.seeds - 1}: the headline metric over the seeds, and how many "
-                   f"seeds meet the target.\n\n" + seeds_table(rows) + "\n")
-    (args.out / "README.md").write_text(report)
+                  f"{r['metric_name']}={r['metric_value'] or 'MISSING'}")
+    rows = merge(read_results(args.out / "results.csv"), new)
+
+    if len(chapters) == len(plan()):
+        totals = [f"{TOTALS}\n\nMeasured by the run of {run['date']}, which ran every chapter:\n",
+                  f"- whole book, serial: {serial:.0f} s ({serial / 60:.1f} min) for {len(chapters)} chapters"]
+        if not args.no_totals:
+            with tempfile.TemporaryDirectory() as reports:
+                parallel, _ = run_all(chapters, 2, Path(reports))
+            totals.append(f"- whole book, 2 parallel workers: {parallel:.0f} s ({parallel / 60:.1f} min)")
+            render = timed([str(Path(sys.executable).parent / "jupyter-book"), "build", ".", "--builder", "html",
+                            "--all"])
+            totals.append(f"- site render (`jupyter-book build --all`): {render:.0f} s")
+            smallest = min(chapters, key=lambda md: timings[md.stem]["wall_s"])
+            totals.append(f"- re-run after editing one chapter ({smallest.stem}): drift check of all chapters + "
+                          f"re-executing only that one: {edit_one_chapter_rerun(smallest):.0f} s")
+        whole_book = "\n".join(totals) + "\n"
+    else:  # the whole-book figures stay those of the last run that had every chapter
+        whole_book = totals_section(args.out / "README.md")
+    report = readme(rows, run, [md.stem for md in chapters], whole_book)
+    write_atomically(args.out / "results.csv", results_csv(rows))
+    write_atomically(args.out / "README.md", report)
     if args.save:  # the study plan and the status page read the new notebooks and results.csv
         subprocess.run([sys.executable, str(ROOT / "tools" / "pages.py")], check=True)
     print("\n" + report)
-    return 0
+    missing = [r for r in new if not r["metric_value"]]
+    for r in missing:
+        print(f"{r['chapter']}: its self-check did not report the headline metric {r['metric_name']!r} that "
+              f"book/chapters.yml names (it reported: {r['all_metrics'] or 'nothing'}); call "
+              f"pt20.report(..., {r['metric_name']}=...) in its last cell", file=sys.stderr)
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

@@ -283,11 +283,12 @@ def test_status_page_prints_counts_as_integers_and_results_in_words() -> None:
     site = pages
     assert site.number("40625") == "40625" and site.number("54273.0") == "54273" and site.number("0.93") == "0.9300" \
         and site.number("1.0000") == "1.0000"  # a measurement that rounds to 1 is not a count
-    chapter = {"label": "TextCNN parameters", "target": 40625}
-    assert site.headline(chapter, {"metric_value": "40625"}) == "TextCNN parameters 40625 (target 40625)"
-    checks = {"label": "tensor-structure checks", "target": "all asserted", "metric": "checks_passed"}
+    chapter = next(c for c in PLAN if c["id"] == "4-3")
+    assert site.headline(chapter, {"metric_value": "40625"}) == "TextCNN parameters: 40625 · exact, asserted by the " \
+        "self-check"
+    checks = next(c for c in PLAN if c["id"] == "4-1")
     seeds = {"metric_value": "35", "seeds": "3", "seeds_meeting_target": "3"}
-    assert site.headline(checks, seeds) == "tensor-structure checks: all 35 passed; holds for 3/3 seeds"
+    assert site.headline(checks, seeds) == "tensor-structure checks: all 35 passed"
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=ids)
@@ -316,3 +317,61 @@ def test_glued_text_reads_the_same_in_both_editions(md: Path) -> None:
               if value[:1] in "'\"" and re.search(r"\b[A-Za-z]*[a-z]{2,}\b", value)}
     worded = {k: v for k, v in worded.items() if k not in QUOTED_OUTPUTS}
     assert not worded, f"glued English words would appear untranslated on the Chinese page: {worded}"
+
+
+# ---- The status page's headline lines (tools/pages.py words them; tools/targets.py says what a target means)
+
+BY_ID = {c["id"]: c for c in PLAN}
+THREE_SEEDS = {"seeds": "3", "seeds_meeting_target": "3"}
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        depth += char in "(（"
+        deepest = max(deepest, depth)
+        depth -= char in ")）"
+    return deepest
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_status_lines_never_nest_parentheses(lang: str) -> None:
+    for c in PLAN:
+        for value in ("52", "0.5000"):  # a line for a target met and one for a target missed
+            line = pages.headline(c, {"metric_value": value, **THREE_SEEDS}, lang)
+            assert _nesting(line) <= 1, f"{c['id']}: {line}"
+
+
+def test_a_range_target_reads_plainly_in_both_languages() -> None:
+    row = {"metric_value": "52", **THREE_SEEDS}
+    assert pages.headline(BY_ID["1-4"], row) == "first day forecast with zero new cases (day index): 52 · " \
+        "target 46–96, Mar 11–Apr 30 · 3/3 seeds meet it"
+    assert pages.headline(BY_ID["1-4"], row, "zh_CN") == "预测新增病例为零的第一天（天序号）：52 · " \
+        "目标 46–96，3 月 11 日至 4 月 30 日 · 3 个随机种子中 3 个达标"
+
+
+def test_exact_facts_make_no_seed_claim() -> None:
+    # a parameter count or a count of asserted checks is the same for every seed: "3/3 seeds" says nothing
+    params, facts = {"metric_value": "40625", **THREE_SEEDS}, {"metric_value": "17", **THREE_SEEDS}
+    assert pages.headline(BY_ID["4-3"], params) == "TextCNN parameters: 40625 · exact, asserted by the self-check"
+    assert pages.headline(BY_ID["4-3"], params, "zh_CN") == "TextCNN 参数量：40625 · 精确值，由自检断言"
+    assert pages.headline(BY_ID["2-1"], facts) == "tensor facts: all 17 passed"
+    assert pages.headline(BY_ID["2-1"], facts, "zh_CN") == "张量事实：17 项全部通过"
+    # a measurement keeps its seed study, and its target says it is a minimum
+    assert pages.headline(BY_ID["1-1"], {"metric_value": "0.8268", **THREE_SEEDS}) == \
+        "Titanic test accuracy: 0.8268 · target ≥ 0.8 · 3/3 seeds meet it"
+
+
+def test_a_missed_target_and_a_missing_headline_are_visible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    low = {"metric_value": "0.7900", "seeds": "3", "seeds_meeting_target": "1"}
+    assert pages.headline(BY_ID["1-1"], low) == \
+        "Titanic test accuracy: 0.7900 · target ≥ 0.8 · misses the target · 1/3 seeds meet it"
+    assert pages.headline(BY_ID["4-3"], {"metric_value": "40624"}) == \
+        "TextCNN parameters: 40624 · target exactly 40625 · misses the target"
+    assert pages.headline(BY_ID["4-3"], {"metric_value": "40624"}, "zh_CN") == \
+        "TextCNN 参数量：40624 · 目标恰为 40625 · 未达到目标"
+    results = tmp_path / "results.csv"
+    results.write_text("chapter,metric_name,metric_value\n2-2-autograd,sgd_x,\n")
+    monkeypatch.setattr(pages, "RESULTS", results)
+    row = next(line for line in pages.status(pages.load()).splitlines() if line.startswith("| [2-2]"))
+    assert "x after 500 SGD steps: missing from the latest bench run" in row

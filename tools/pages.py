@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+import targets
+
 ROOT = Path(__file__).resolve().parents[1]
 BOOK, NOTEBOOKS = ROOT / "book", ROOT / "notebooks"
 RESULTS = ROOT / "bench" / "results.csv"
@@ -71,8 +73,13 @@ yourself: change a number, predict what will happen, then check. The run times w
 chapter's outputs on this site were made (2-core CPU); the status page says on what hardware.""",
         "plan_total": "**Total:** {0:g} hours of study; the executed chapters run in {1:.1f} minutes of CPU "
                       "time in all.",
-        "all_passed": "{label}: all {n} passed", "all_asserted": "{label}: all asserted",
-        "value": "{label} {value} (target {target})", "seeds": "; holds for {k}/{n} seeds",
+        # a headline line is its parts joined by " · ", so no parentheses nest in it (labels have some)
+        "value": "{label}: {value}", "all_passed": "{label}: all {n} passed",
+        "missing": "{label}: missing from the latest bench run",
+        "minimum": "target ≥ {target}", "range": "target {target}", "tolerance": "target {target}",
+        "exact": "target exactly {target}", "all asserted": "target: every check passes",
+        "asserted": "exact, asserted by the self-check", "note": "{0}, {1}",
+        "misses": "misses the target", "seeds": "{k}/{n} seeds meet it",
         "status_head": "| Chapter | Last verified | Run time | Headline metric (bench) | torch / torchvision | Python "
                        "| Hardware | Execution platform |",
         "hardware": "{cpu}, {cores} cores", "kernels": "{arch}, {isa} kernels, {threads} threads",
@@ -100,20 +107,24 @@ what each chapter's golden run had.""",
 改一个数，先预测会发生什么，再运行验证。运行时间是在生成本站各章输出时（2 核 CPU）测得的；
 具体硬件见状态页。""",
         "plan_total": "**合计：** 学习 {0:g} 小时；所有章节在 CPU 上总共运行 {1:.1f} 分钟。",
-        "all_passed": "{label}：{n} 项全部通过", "all_asserted": "{label}：全部断言成立",
-        "value": "{label} {value}（目标 {target}）", "seeds": "；{n} 个随机种子中 {k} 个达标",
+        "value": "{label}：{value}", "all_passed": "{label}：{n} 项全部通过",
+        "missing": "{label}：最近一次 bench 运行未报告",
+        "minimum": "目标 ≥ {target}", "range": "目标 {target}", "tolerance": "目标 {target}",
+        "exact": "目标恰为 {target}", "all asserted": "目标：所有检查全部通过",
+        "asserted": "精确值，由自检断言", "note": "{0}，{1}",
+        "misses": "未达到目标", "seeds": "{n} 个随机种子中 {k} 个达标",
         "status_head": "| 章节 | 最近验证 | 运行时间 | 核心指标（bench） | torch / torchvision | Python "
                        "| 硬件 | 执行平台 |",
-        "hardware": "{cpu}，{cores} 核", "kernels": "{arch}，{isa} 内核，{threads} 线程",
+        "hardware": "{cpu}，{cores} 核", "kernels": "{arch}，{isa} 计算内核，{threads} 线程",
         "status_title": "状态：每个数字从何而来",
         "status_intro": """本站的每一个输出都是执行该章 notebook 得到的；CI 会重新执行每一章，
 并与你在这里看到的结果逐一比对。本页列出每一章最近一次为本站执行的时间、耗时，
 以及所用的软件和硬件。核心指标来自最近一次 `make bench` 运行（见仓库中的 `bench/README.md`）。
 
-每一章都在本书的执行环境中运行：torch 的 CPU 内核（ATen、oneDNN、MKL）固定使用 AVX2 指令集，
+每一章都在本书的执行环境中运行：torch 的 CPU 计算内核（kernel，来自 ATen、oneDNN、MKL）固定使用 AVX2 指令集，
 所有线程池固定为两个线程，不使用 GPU。在任何支持 AVX2 的 x86-64 机器上，这样可以逐位复现书中打印的
-每一个数字；在其他机器上（比如 ARM 笔记本），`make test` 会在给定的容差内比较它们。
-最后一列是每章黄金记录运行时的平台。""",
+每一个数字；在其他机器上（比如 ARM 笔记本电脑），`make test` 会在给定的容差内比较它们。
+最后一列是生成每章基准输出（golden record）时所用的平台。""",
     },
 }
 
@@ -174,18 +185,28 @@ def number(text: str) -> str:
 
 
 def headline(chapter: dict, bench: dict, lang: str = "en") -> str:
-    """The chapter's headline result in a reader's words, with its target and its seed study."""
+    """The chapter's headline result in a reader's words: its value, its target (or, for an exact fact
+    the self-check asserts, that it is one), whether it misses it, and how many seeds meet a measured one."""
     w, label = WORDS[lang], field(chapter, "label", lang)
-    if chapter["target"] == "all asserted":  # a chapter of exact facts: its self-check asserts them all
-        counted = "checks" in chapter.get("metric", "")
-        text = w["all_passed"].format(label=label, n=number(bench["metric_value"])) if counted else \
-            w["all_asserted"].format(label=label)
+    if not bench.get("metric_value"):
+        return w["missing"].format(label=label)
+    target = targets.parse(chapter["target"], chapter["id"])
+    value, met = number(bench["metric_value"]), target.met_by(float(bench["metric_value"]))
+    if target.kind == targets.ALL_ASSERTED and met:
+        return w["all_passed"].format(label=label, n=value)
+    parts = [w["value"].format(label=label, value=value)]
+    if target.is_fact and met:
+        parts.append(w["asserted"])
     else:
-        text = w["value"].format(label=label, value=number(bench["metric_value"]),
-                                 target=field(chapter, "target", lang))
-    if bench.get("seeds") and int(bench["seeds"]) > 1:
-        text += w["seeds"].format(k=bench["seeds_meeting_target"], n=bench["seeds"])
-    return text
+        # a note in parentheses after the target ("46–96 (Mar 11–Apr 30)") follows a comma instead
+        shown = re.sub(r"^(.*?)\s*[(（](.*)[)）]\s*$", lambda m: w["note"].format(m[1], m[2]),
+                       str(field(chapter, "target", lang)))
+        parts.append(w[target.kind].format(target=shown))
+    if not met:
+        parts.append(w["misses"])
+    if not target.is_fact and bench.get("seeds") and int(bench["seeds"]) > 1:
+        parts.append(w["seeds"].format(k=bench["seeds_meeting_target"], n=bench["seeds"]))
+    return " · ".join(parts)
 
 
 def status(parts: list[dict], lang: str = "en") -> str:
@@ -202,9 +223,7 @@ def status(parts: list[dict], lang: str = "en") -> str:
                 rows.append(f"| {c['id']} | {w['coming']} | | | | | | |")
                 continue
             bench = results.get(c["id"])
-            metric = "—"
-            if bench and bench.get("metric_value"):
-                metric = headline(c, bench, lang)
+            metric = headline(c, bench, lang) if bench else "—"
             cpu = meta.get("cpu", "?") + (f" + {meta['gpu']}" if meta.get("gpu") else "")
             hardware = w["hardware"].format(cpu=cpu, cores=meta.get("cores", "?"))
             kernels = w["kernels"].format(**meta) if "isa" in meta else "?"
