@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from torch.utils.data import Dataset
 from torchmetrics import Metric
 from tqdm import tqdm
 
+from pt20._files import temp_beside
 from pt20.device import get_device
 
 _RESERVED = {"epoch", "loss", "lr", "seconds"}
@@ -97,22 +99,30 @@ class Trainer:
         }
         self.history = pd.DataFrame()
         self.stop_training = False
+        # The best epoch over every fit call that watched the same (monitor, mode): its weights,
+        # on the CPU, are what fit restores; a resumed fit replaces them only with better ones.
         self.best_epoch: int | None = None
+        self._best_by: tuple[str | None, str | None] | None = None
+        self._best_value, self._best_state = math.nan, None
 
     # -- layer 1: one batch -------------------------------------------------------
-    def train_step(self, x: Any, y: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """One optimizer step on one batch (already on the device); returns (loss, outputs)."""
+    def train_step(self, x: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on one batch (already on the device); returns (loss, outputs).
+
+        Both are detached tensors, still on the device: ``loss.item()`` would make the
+        CPU wait for the device after every step, so ``run_epoch`` reads the loss once per pass.
+        """
         outputs = self._forward(x)
         loss = self.loss_fn(outputs, y)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return loss.item(), outputs.detach()
+        return loss.detach(), outputs.detach()
 
-    def eval_step(self, x: Any, y: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def eval_step(self, x: Any, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The same as ``train_step`` without the backward pass and the update."""
         outputs = self._forward(x)
-        return self.loss_fn(outputs, y).item(), outputs
+        return self.loss_fn(outputs, y), outputs
 
     # -- layer 2: one pass over a loader ------------------------------------------
     def run_epoch(self, dl: Iterable[Any], train: bool) -> dict[str, float]:
@@ -122,18 +132,19 @@ class Trainer:
         step = self.train_step if train else self.eval_step
         for metric in metrics.values():
             metric.reset()  # also clears what an interrupted pass left behind
+        # The loss sum stays on the device, read once at the end: .item() per batch would wait for it.
         total, count = 0.0, 0
         with torch.set_grad_enabled(train):
             for batch in dl:
                 x, y = self._unpack(batch, need_y=True)
                 loss, outputs = step(x, y)
                 n = _batch_size(y)  # examples in the batch, whether y is a tensor, tuple or dict
-                total, count = total + loss * n, count + n  # weight by batch size
+                total, count = total + _float64(loss) * n, count + n  # weight by batch size
                 for metric in metrics.values():
                     metric.update(self.pred_fn(outputs), y)  # accumulate, do not average
         if count == 0:
             raise ValueError("the data loader yielded no batches; is the dataset empty?")
-        return {"loss": total / count} | {n: float(m.compute()) for n, m in metrics.items()}
+        return {"loss": total.item() / count} | {n: _one_number(n, m.compute()) for n, m in metrics.items()}
 
     # -- layer 3: many epochs ----------------------------------------------------
     def fit(
@@ -157,8 +168,11 @@ class Trainer:
         from the metric (``higher_is_better``) or its name (loss, mae -> "min"; acc,
         auc, f1 -> "max"). The best weights are restored once, after the loop, and
         also when an error or Ctrl-C stops ``fit`` (which then says so and re-raises).
-        Calling ``fit`` again continues training. Every argument is checked before the
-        first step.
+        Calling ``fit`` again continues training and keeps the best so far: on the same
+        monitor, a later epoch replaces the best weights (in memory and in ``ckpt_path``)
+        only by beating them. Every argument, the folder of ``ckpt_path`` (by writing a
+        file there) and each metric (on the first batch: it must return one number) are
+        checked before the first step.
 
         Without ``val_dl`` a ``val_`` monitor cannot be watched: the last weights
         are kept, and ``fit`` raises if ``patience``, ``ckpt_path`` or a
@@ -166,19 +180,21 @@ class Trainer:
         """
         watch, mode = self._check_monitor(monitor, mode, val_dl, patience, ckpt_path)
         ckpt_path, callbacks = _check_fit_args(train_dl, val_dl, epochs, patience, ckpt_path, callbacks)
-        self.stop_training, self.best_epoch = False, None
-        best, best_state, wait, finished = math.nan, None, 0, False
+        if self._best_by != (watch, mode):  # another monitor: the best of earlier calls does not count
+            self._best_by, self._best_value, self._best_state, self.best_epoch = (watch, mode), math.nan, None, None
+        self.stop_training, wait, finished = False, 0, False
         first = len(self.history) + 1
         bar = tqdm(range(first, first + epochs), desc="fit", unit="epoch",
                    **({} if progress else {"disable": True}))  # keeps $TQDM_DISABLE working
         try:
             for epoch in bar:
-                logs = self._one_epoch(epoch, train_dl, val_dl, watch)
+                dl = self._metrics_checked(train_dl) if epoch == first else train_dl
+                logs = self._one_epoch(epoch, dl, val_dl, watch)
                 postfix = {k: f"{v:.4g}" for k, v in logs.items() if k not in ("epoch", "seconds")}
                 bar.set_postfix(postfix, refresh=False)  # drawn with the next update
-                if watch and _improved(logs[watch], best, mode):
-                    best_state = self._checkpoint(ckpt_path)  # first: if saving fails, best_* still agree
-                    best, wait, self.best_epoch = logs[watch], 0, epoch
+                if watch and _improved(logs[watch], self._best_value, mode):
+                    self._best_state = self._checkpoint(ckpt_path)  # first: if saving fails, best_* still agree
+                    self._best_value, wait, self.best_epoch = logs[watch], 0, epoch
                 else:
                     wait += 1
                 for callback in callbacks:
@@ -188,11 +204,11 @@ class Trainer:
             finished = True
         finally:  # also on an error or Ctrl-C, which then propagates
             bar.close()
-            if best_state is not None:
-                self.model.load_state_dict(best_state)  # once, after the loop
+            if self._best_state is not None:
+                self.model.load_state_dict(self._best_state)  # once, after the loop
                 if not finished:
                     print(f"fit was interrupted: restored the weights of epoch {self.best_epoch} "
-                          f"({watch} {best:.4g})", file=sys.stderr)
+                          f"({watch} {self._best_value:.4g})", file=sys.stderr)
         return self.history
 
     def evaluate(self, dl: Iterable[Any]) -> dict[str, float]:
@@ -228,6 +244,36 @@ class Trainer:
         logs["seconds"] = time.perf_counter() - start
         self.history = pd.DataFrame([*self.history.to_dict("records"), logs])
         return logs
+
+    def _metrics_checked(self, dl: Iterable[Any]) -> Iterator[Any]:
+        """Yield the batches of ``dl``, checking the metrics on the first before it is trained on."""
+        for i, batch in enumerate(dl):
+            if i == 0:
+                self._check_metrics(batch)
+            yield batch
+
+    def _check_metrics(self, batch: Any) -> None:
+        """Each metric must return one number (a history column): try copies of them on ``batch``.
+
+        The model predicts in eval mode without gradients, so it changes no weights or
+        statistics and draws no random numbers: training goes on exactly as without the check.
+        """
+        if not self.metrics["train"]:
+            return
+        x, y = self._unpack(batch, need_y=True)
+        training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                outputs = self._forward(x)
+        finally:
+            self.model.train(training)
+        with warnings.catch_warnings():  # one batch may lack a class, which some metrics warn about
+            warnings.simplefilter("ignore")
+            for name, metric in self.metrics["train"].items():
+                probe = metric.clone()  # the trainer's own metric keeps its state
+                probe.update(self.pred_fn(outputs), y)
+                _one_number(name, probe.compute())
 
     def _check_monitor(self, monitor: str | None, mode: str | None, val_dl: Iterable[Any] | None,
                        patience: int | None, ckpt_path: object) -> tuple[str | None, str | None]:
@@ -303,14 +349,32 @@ class Trainer:
         """Copy the weights to the CPU (safe from later steps) and save them to ``path``."""
         state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         if path is not None:  # atomically: a temporary file, then a rename
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
+            tmp = temp_beside(path)  # named for this call: fits that share a path never share it
             try:
                 torch.save(state, tmp)
                 os.replace(tmp, path)
+            except (OSError, RuntimeError) as error:  # torch's own errors name no file
+                error.add_note(f"while saving the checkpoint {str(path)!r}")
+                raise
             finally:  # a failed or interrupted save leaves no temporary file behind
                 tmp.unlink(missing_ok=True)
         return state
+
+
+def _float64(loss: torch.Tensor) -> torch.Tensor:
+    """The loss, detached, in float64 (as Python's floats) for adding up on its device; MPS has no float64."""
+    return loss.detach().to(torch.float32 if loss.device.type == "mps" else torch.float64)
+
+
+def _one_number(name: str, value: Any) -> float:
+    """A metric's result as a float; refuse one that is not a single number, naming the metric."""
+    if isinstance(value, numbers.Real) or (isinstance(value, torch.Tensor) and value.numel() == 1):
+        return float(value)
+    what = (f"{value.numel()} numbers (shape {tuple(value.shape)})" if isinstance(value, torch.Tensor)
+            else f"a {type(value).__name__}")
+    raise ValueError(f"metric {name!r} returned {what}, but a history column holds one number per epoch. "
+                     "Ask it for one number (for a per-class classification metric: average='macro' or "
+                     "'micro'), or compute the per-class values after fit, from trainer.predict(dl).")
 
 
 def _improved(value: float, best: float, mode: str) -> bool:
@@ -373,6 +437,12 @@ def _check_ckpt_path(path: str | os.PathLike[str] | None) -> Path | None:
     if not above.is_dir():
         raise ValueError(f"ckpt_path {str(path)!r} cannot be created because {str(above)!r} is a file, "
                          "not a folder; pass a path inside a folder.")
+    try:  # find out now, not after the first epoch: create a file there and remove it
+        temp_beside(above / path.name).unlink()
+    except OSError as error:
+        raise OSError(f"cannot write the checkpoint {str(path)!r}: creating a file in {str(above)!r} failed "
+                      f"({error.strerror or error}). Pass a ckpt_path in a folder you can write to, or "
+                      "change that folder's permissions.") from error
     return path
 
 

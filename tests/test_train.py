@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
-from torchmetrics.classification import BinaryAccuracy
+from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 from tqdm import tqdm
 
 import pt20.train
@@ -192,6 +195,117 @@ def test_the_best_weights_are_restored_and_saved_to_the_checkpoint(tmp_path: Pat
     assert make_trainer(fresh).evaluate(dl_val)["loss"] == pytest.approx(best["val_loss"],
                                                                           abs=1e-6)
     assert [p.name for p in ckpt.parent.iterdir()] == ["best.pt"]  # no temporary file left
+
+
+def flipped(dl: DataLoader) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The same batches with every label flipped: training on them makes the model worse."""
+    return [(x, 1 - y) for x, y in dl]
+
+
+@pytest.mark.parametrize("first_fit", ["completed", "interrupted"])
+def test_a_second_fit_keeps_the_best_of_the_first_in_the_model_and_the_checkpoint(
+    first_fit: str, tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "best.pt"
+    dl_train, dl_val = make_loader(), make_loader(seed=1)
+    trainer = make_trainer(lr=0.5)
+    if first_fit == "completed":
+        trainer.fit(dl_train, dl_val, epochs=5, ckpt_path=ckpt, progress=False)
+    else:  # Ctrl-C after epoch 4, as the message then suggests calling fit again
+        with pytest.raises(KeyboardInterrupt):
+            trainer.fit(dl_train, dl_val, epochs=10, ckpt_path=ckpt, callbacks=[RuinAndRaise(KeyboardInterrupt())],
+                        progress=False)
+    best_epoch, best_loss = trainer.best_epoch, trainer.history["val_loss"].min()
+    history = trainer.fit(flipped(dl_train), dl_val, epochs=3, ckpt_path=ckpt, progress=False)
+    assert history["val_loss"].iloc[-3:].min() > best_loss + 0.05  # the second fit only made it worse
+    assert trainer.best_epoch == best_epoch == history["val_loss"].idxmin() + 1
+    assert trainer.evaluate(dl_val)["loss"] == pytest.approx(best_loss, abs=1e-6)
+    fresh = make_model(seed=123)
+    fresh.load_state_dict(torch.load(ckpt, weights_only=True))
+    assert make_trainer(fresh).evaluate(dl_val)["loss"] == pytest.approx(best_loss, abs=1e-6)
+
+
+def test_a_fit_on_another_monitor_starts_its_own_best() -> None:
+    dl_train, dl_val = make_loader(), make_loader(seed=1)
+    trainer = make_trainer(lr=0.5)
+    trainer.fit(dl_train, dl_val, epochs=3, progress=False)
+    history = trainer.fit(flipped(dl_train), dl_val, epochs=2, monitor="val_acc", progress=False)
+    assert trainer.best_epoch in (4, 5)
+    assert trainer.evaluate(dl_val)["acc"] == pytest.approx(history["val_acc"].iloc[3:].max())
+
+
+def test_concurrent_fits_on_one_ckpt_path_never_collide_nor_show_a_partial_file(tmp_path: Path) -> None:
+    # Two trainers save to one path after every epoch (full-batch gradient descent on a convex loss:
+    # val_loss falls every epoch), while a reader loads it again and again.
+    ckpt = tmp_path / "best.pt"
+    X, y = make_data(50)
+    batches = [(X, y)]
+    errors: list[str] = []
+    saving = threading.Event()
+
+    def write(seed: int) -> None:
+        try:
+            trainer = make_trainer(make_model(seed), lr=0.1)
+            trainer.fit(batches, batches, epochs=40, ckpt_path=ckpt, progress=False)
+            assert trainer.best_epoch == 40
+        except BaseException as error:  # reported by the main thread
+            errors.append(f"writer: {error!r}")
+
+    def read() -> None:
+        while saving.is_set():
+            if ckpt.exists():  # once it exists, a rename only ever replaces it
+                try:
+                    assert set(torch.load(ckpt, weights_only=True)) == {"weight", "bias"}
+                except BaseException as error:
+                    errors.append(f"reader: {error!r}")
+
+    saving.set()
+    threads = [threading.Thread(target=write, args=(seed,)) for seed in (0, 1)]
+    reader = threading.Thread(target=read)
+    for thread in [reader, *threads]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    saving.clear()
+    reader.join()
+    assert errors == []
+    assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]  # no temporary file left
+
+
+def test_an_unwritable_ckpt_folder_is_refused_before_the_first_step(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # As root, chmod does not stop writes: simulate a folder whose files the OS refuses to create.
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    real_open = os.open
+
+    def refusing_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        if Path(path).parent == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    assert_refused_before_the_first_step(folder / "run" / "best.pt", folder)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write in any folder")
+def test_a_read_only_ckpt_folder_is_refused_before_the_first_step(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    folder.mkdir(mode=0o500)
+    try:
+        assert_refused_before_the_first_step(folder / "best.pt", folder)
+    finally:
+        folder.chmod(0o700)
+
+
+def assert_refused_before_the_first_step(ckpt: Path, folder: Path) -> None:
+    trainer = make_trainer()
+    before = [p.clone() for p in trainer.model.parameters()]
+    with pytest.raises(OSError, match=rf"(?s)cannot write.*{re.escape(str(folder))}.*ckpt_path"):
+        trainer.fit(make_loader(), make_loader(seed=1), epochs=2, ckpt_path=ckpt, progress=False)
+    assert trainer.history.empty
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    assert list(folder.iterdir()) == []
 
 
 class UnsignedAccuracy(BinaryAccuracy):
@@ -411,8 +525,9 @@ def test_batches_are_copied_non_blocking_to_cuda_only(device_type: str, monkeypa
     monkeypatch.setattr(torch.Tensor, "to", recording_to)
     trainer.fit(batches, batches, epochs=1, progress=False)
     trainer.predict(batches)
-    # x and y of each training and validation batch, then x alone for predict (it ignores y)
-    assert moves == [(trainer.device, device_type == "cuda")] * (2 * 4 + 2 * 4 + 4)
+    # x and y of the first batch for the metric check, of each training and validation batch,
+    # then x alone for predict (it ignores y)
+    assert moves == [(trainer.device, device_type == "cuda")] * (2 + 2 * 4 + 2 * 4 + 4)
 
 
 def test_predict_returns_cpu_outputs_for_loaders_with_and_without_targets() -> None:
@@ -568,3 +683,68 @@ def test_monitor_none_trains_and_keeps_the_last_weights() -> None:
     assert len(history) == 2 and trainer.best_epoch is None
     with pytest.raises(ValueError, match="need a monitor"):
         trainer.fit(dl, dl, epochs=1, monitor=None, patience=1, progress=False)
+
+
+def three_class_batches(n: int = 60) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    X, _ = make_data(n)
+    y = (X[:, 0] > 0).long() + (X[:, 1] > 0.5).long()  # classes 0, 1, 2
+    return list(zip(X.split(16), y.split(16), strict=True))
+
+
+def test_a_metric_that_returns_several_numbers_is_refused_before_the_first_step() -> None:
+    model = nn.Linear(2, 3)
+    per_class = MulticlassAccuracy(num_classes=3, average=None)  # one accuracy per class
+    trainer = Trainer(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1),
+                      {"class_acc": per_class}, device="cpu", pred_fn=lambda logits: logits.argmax(dim=1))
+    batches = three_class_batches()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"metric 'class_acc' returned 3 numbers.*average='macro'"):
+        trainer.fit(batches, batches, epochs=2, progress=False)
+    assert trainer.history.empty
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    with pytest.raises(ValueError, match=r"metric 'class_acc' returned 3 numbers"):
+        trainer.evaluate(batches)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_a_pass_reads_the_loss_from_the_device_once_not_per_batch(train: bool,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each .item() or float() of a device tensor makes the CPU wait for the device (chapter 6-3):
+    # count them in a pass over 2 and over 6 batches; a per-batch read would add 4.
+    model = make_model()
+    trainer = Trainer(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), device="cpu")
+    reads = 0
+    real_item, real_float = torch.Tensor.item, torch.Tensor.__float__
+
+    def counted(real: Callable[..., Any]) -> Callable[..., Any]:
+        def read(self: torch.Tensor) -> Any:
+            nonlocal reads
+            reads += 1
+            return real(self)
+        return read
+
+    passes = [list(make_loader(n=16 * n, batch_size=16)) for n in (2, 6)]  # iterating a loader reads too
+    monkeypatch.setattr(torch.Tensor, "item", counted(real_item))
+    monkeypatch.setattr(torch.Tensor, "__float__", counted(real_float))
+    counts = []
+    for batches in passes:
+        reads = 0
+        trainer.run_epoch(batches, train=train)
+        counts.append(reads)
+    assert counts == [1, 1]
+
+
+def test_the_metric_check_leaves_training_unchanged() -> None:
+    # The check predicts one batch in eval mode: no weight, batch-norm statistic or random number changes.
+    def run(metrics: dict[str, BinaryAccuracy]) -> tuple[list[float], dict[str, torch.Tensor]]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Dropout(0.3), nn.Linear(8, 1))
+        trainer = Trainer(model, nn.BCEWithLogitsLoss(), torch.optim.SGD(model.parameters(), lr=0.1), metrics,
+                          device="cpu", pred_fn=torch.sigmoid)
+        history = trainer.fit(make_loader(), make_loader(seed=1), epochs=2, monitor=None, progress=False)
+        return history["loss"].tolist() + history["val_loss"].tolist(), model.state_dict()
+
+    (plain_losses, plain_state), (checked_losses, checked_state) = run({}), run({"acc": BinaryAccuracy()})
+    assert plain_losses == checked_losses
+    assert plain_state.keys() == checked_state.keys()
+    assert all(torch.equal(plain_state[k], checked_state[k]) for k in plain_state)
