@@ -14,12 +14,13 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/pt20-book.json5
 # (`tools/execution.py mode` says so in one line), else within tools/nbcompare.py's tolerance.
 NBVAL_EXACT := -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 STRICT_KERNEL := IPYTHONDIR=$(CURDIR)/tests/strict_kernel PT20_OFFLINE=1
+# (exit 2 from `mode`: no comparison at all, e.g. under a seed offset; it says why)
 define compare_notebooks
-	@if $(PY) tools/execution.py mode; then \
-	  $(1) $(PYTEST) $(NBVAL_EXACT) $(if $(CH),notebooks/$(CH).ipynb,-n 2 --dist loadfile notebooks/); \
-	else \
-	  $(1) $(PYTEST) -p no:cacheprovider tests/approx_notebooks.py $(if $(CH),-k $(CH),-n 2); \
-	fi
+	@$(PY) tools/execution.py mode; case $$? in \
+	  0) $(1) $(PYTEST) $(NBVAL_EXACT) $(if $(CH),notebooks/$(CH).ipynb,-n 2 --dist loadfile notebooks/);; \
+	  1) $(1) $(PYTEST) -p no:cacheprovider tests/approx_notebooks.py $(if $(CH),-k $(CH),-n 2);; \
+	  *) exit 2;; \
+	esac
 endef
 
 .PHONY: help install lock data notebooks notebook nbval nbval-offline nbval-gpu book pages translations \

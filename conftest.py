@@ -3,7 +3,8 @@
 An nbval run executes the chapters in the book's execution environment (tools/execution.py),
 however it was started: the kernels inherit the pins from this process. An exact run (--nbval) on
 a machine that cannot reproduce the golden record bit for bit stops at once with one line that says
-why, instead of failing with dozens of confusing differences.
+why, instead of failing with dozens of confusing differences. It also compares every figure, which
+nbval itself drops (tools/nbcompare.py: identical pixels).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     execution.apply(gpu=os.environ.get("PT20_DEVICE") == "cuda")
     if exact_run and not hasattr(config, "workerinput"):  # the controller checks once for all workers
+        if problem := execution.seed_offset_problem():
+            raise pytest.UsageError(problem)
         ok, line = execution.exact(execution.platform())
         if not ok:
             raise pytest.UsageError(
@@ -34,3 +37,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     return getattr(config, "pt20_comparison", None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """After nbval has compared a cell's text, compare its figures with the golden ones."""
+    result = yield
+    # an nbval cell that was compared (not nbval-ignore-output, not lax, run in the golden record)
+    fresh = getattr(item, "test_outputs", None)
+    if fresh is not None and item.options["check"] and item.cell.execution_count and item.config.getoption("nbval"):
+        import nbcompare
+
+        problems = nbcompare.figure_problems(nbcompare.figures(item.cell.outputs), nbcompare.figures(fresh))
+        if problems:
+            item.raise_cell_error("Cell figures differ from the golden record", "\n".join(problems))
+    return result

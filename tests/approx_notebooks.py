@@ -4,8 +4,9 @@
 cannot reproduce the x86-64 golden record bit for bit (ARM, a processor without AVX2). Each
 chapter is executed fresh in the book's execution environment: every cell must run without an
 unexpected error (so every self-check and exercise assert holds), and every checked output must
-agree with the golden one as tools/nbcompare.py defines it (same text, numbers within its
-tolerance; cells tagged ``varies-by-platform`` are compared with their numbers masked).
+agree with the golden one as tools/nbcompare.py defines it (same text, numbers and figures within
+its tolerance; cells tagged ``varies-by-platform`` are compared with their numbers masked). A seed
+offset would make every number another run's: the comparison refuses it.
 
 Not collected by the unit-test step (its name does not start with ``test_``).
 """
@@ -20,6 +21,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import execution  # noqa: E402
 import nbcompare  # noqa: E402
 import notebooks  # noqa: E402
 
@@ -27,6 +29,8 @@ GOLDEN = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def fresh_run(golden: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    if problem := execution.seed_offset_problem():
+        pytest.fail(problem, pytrace=False)
     nb = nbformat.from_dict(golden)
     for cell in nb.cells:
         if cell.cell_type == "code":

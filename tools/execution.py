@@ -20,7 +20,8 @@ the kernels and the threads to what every x86-64 machine in use has:
 
     python tools/execution.py env        # KEY=VALUE words (``env --pins``: the numeric pins alone)
     python tools/execution.py platform   # what the pinned environment gives on this machine (JSON)
-    python tools/execution.py mode       # one line: which comparison `make test` runs here; exit 0 = exact
+    python tools/execution.py mode       # one line: which comparison `make test` runs here; exit 0 = exact,
+                                         # 1 = approximate, 2 = none (a seed offset is set)
 
 Only the standard library is imported at module level: the Makefile calls this before the
 virtual environment is complete.
@@ -65,7 +66,9 @@ ENV: dict[str, str] = {
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",
 }
 
-# What a kernel started under ENV reports about itself (run in a child Python, as a kernel is).
+# What a kernel started under ENV reports about itself (run in a child Python, as a kernel is):
+# ATen's ISA and threads as torch sees them, and the pins as the kernel's environment holds them
+# (oneDNN, MKL and OpenBLAS say nothing about their ISA without running a kernel).
 _PROBE = """
 import json, os, platform, torch
 print(json.dumps({
@@ -73,6 +76,7 @@ print(json.dumps({
     "isa": torch.backends.cpu.get_cpu_capability(),
     "threads": torch.get_num_threads(),
     "cuda": torch.cuda.is_available(),
+    "pins": {name: os.environ[name] for name in %s if name in os.environ},
 }))
 """
 
@@ -81,13 +85,41 @@ print(json.dumps({
 # kernels and thread count, as on a machine the pins cannot cover, and `make nbval` checks them
 # with the approximate comparison. It is how the approximate comparison is itself put to the test.
 NATIVE_VAR = "PT20_NATIVE_KERNELS"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+# pt20.seed adds this offset to every seed (bench/run.py --seeds sets it); the golden record is made
+# with none. Named here, not imported: this module imports only the standard library.
+SEED_OFFSET_VAR = "PT20_SEED_OFFSET"
+
+
+def native() -> bool:
+    """Whether ``$PT20_NATIVE_KERNELS`` asks for this machine's own kernels (1/true/yes/on; 0/false/no/off)."""
+    value = os.environ.get(NATIVE_VAR, "").strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise ValueError(f"{NATIVE_VAR}={os.environ[NATIVE_VAR]!r}: set it to 1 (this machine's own kernels) "
+                         "or 0 (the book's pinned kernels), or unset it")
+    return value in _TRUE
 
 
 def active() -> dict[str, str]:
-    """ENV, or ENV without PINS when ``$PT20_NATIVE_KERNELS`` is set."""
-    if os.environ.get(NATIVE_VAR):
+    """ENV, or ENV without PINS when ``$PT20_NATIVE_KERNELS`` is on."""
+    if native():
         return {k: v for k, v in ENV.items() if k not in PINS}
     return ENV
+
+
+def seed_offset_problem() -> str | None:
+    """Why this process must not write or check the golden record, when ``$PT20_SEED_OFFSET`` is set
+    (None when it is unset or 0)."""
+    raw = os.environ.get(SEED_OFFSET_VAR, "").strip()
+    try:
+        if not raw or int(raw) == 0:
+            return None
+    except ValueError:
+        pass
+    return (f"{SEED_OFFSET_VAR}={raw} shifts every seed, and the golden record holds what the chapters print "
+            f"with their own seeds: unset it (`unset {SEED_OFFSET_VAR}`) to write or check notebooks/ "
+            "(`python bench/run.py --seeds N` runs the offsets without touching them)")
 
 
 def environ(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -105,17 +137,28 @@ def apply(gpu: bool = False) -> None:
 
 def platform(python: str = sys.executable) -> dict:
     """Architecture, ATen ISA level and threads that a kernel gets under ENV on this machine."""
-    out = subprocess.run([python, "-c", _PROBE], env=environ(), capture_output=True, text=True, check=True)
+    probe = _PROBE % json.dumps(list(PINS))
+    out = subprocess.run([python, "-c", probe], env=environ(), capture_output=True, text=True, check=True)
     info = json.loads(out.stdout.strip().splitlines()[-1])
     info["cpu"] = cpu_model()
     return info
 
 
 def exact(info: dict) -> tuple[bool, str]:
-    """Whether this machine reproduces the golden record bit for bit, and one line that says why."""
+    """Whether this machine reproduces the golden record bit for bit, and one line that says why.
+
+    ``info`` is what ``platform()`` reports: exact needs x86-64, every one of PINS in the kernel's
+    environment with its pinned value (ATen's ISA alone leaves oneDNN and MKL free to pick AVX-512),
+    and ATen running AVX2 kernels on THREADS threads.
+    """
     pins = f"{info['arch']}, {info['isa']} kernels, {info['threads']} threads"
     if info["arch"] not in ("x86_64", "AMD64"):
         return False, f"approximate comparison: {info['arch']} runs other kernels than the x86-64 golden record"
+    have = info.get("pins", {})
+    unpinned = [f"{k}={have[k]}" if k in have else f"{k} unset" for k, v in PINS.items() if have.get(k) != v]
+    if unpinned:
+        why = f"{NATIVE_VAR} is on" if native() else "`python tools/execution.py env --pins` lists the pinned values"
+        return False, f"approximate comparison: the kernel's environment is not pinned ({', '.join(unpinned)}; {why})"
     if info["isa"] != ISA:
         return False, f"approximate comparison: ATen runs {info['isa']} kernels here, the golden record {ISA}"
     if info["threads"] != THREADS:
@@ -146,6 +189,9 @@ def main(argv: list[str]) -> int:
         print(json.dumps(info))
         return 0
     if command == "mode":
+        if problem := seed_offset_problem():
+            print(f"no comparison with the golden record: {problem}", file=sys.stderr)
+            return 2
         ok, line = exact(info)
         print(line)
         return 0 if ok else 1

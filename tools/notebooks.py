@@ -171,7 +171,10 @@ def provenance(wall_s: float) -> dict:
 
 
 def build(md: Path, save: bool = True, on_kernel_start: Callable[[int], None] | None = None) -> float:
-    """Execute the chapter ``md`` fresh; with ``save``, its notebook becomes the golden record."""
+    """Execute the chapter ``md`` fresh; with ``save``, its notebook becomes the golden record
+    (refused, before the run, under a seed offset: bench/run.py --seeds runs those without saving)."""
+    if save and (problem := execution.seed_offset_problem()):
+        raise SystemExit(f"{md.stem}: not executed. {problem}")
     nb = from_markdown(md)
     wall = execute(nb, cwd=NOTEBOOKS, on_kernel_start=on_kernel_start)
     if save:
