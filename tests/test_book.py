@@ -305,7 +305,8 @@ def test_glued_values_are_plain_numbers_the_site_can_format(md: Path) -> None:
 # a number, a date, a dash, an identifier. Words belong in the prose, where they are translated.
 QUOTED_OUTPUTS = {"ran_on": "the output of pt20.device.describe, quoted like any printed output",
                   "top_group": "a row label (Sex, Pclass) of the table printed beside it",
-                  "bottom_group": "a row label (Sex, Pclass) of the table printed beside it"}
+                  "bottom_group": "a row label (Sex, Pclass) of the table printed beside it",
+                  "compile_backend": "a torch.compile backend name (inductor or aot_eager), an identifier"}
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=ids)

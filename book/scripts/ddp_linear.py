@@ -2,7 +2,10 @@
 
 Chapter 6-3 of "PyTorch in 20 Days" starts it with torchrun:
 
-    torchrun --standalone --nproc_per_node=2 ddp_linear.py CHECKPOINT
+    OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node=2 ddp_linear.py CHECKPOINT
+
+(torchrun sets OMP_NUM_THREADS=1 itself only when the variable is unset; set it to the CPU's threads
+divided by the number of processes, so that the processes do not fight over the cores.)
 
 Every rank builds the same 4,000 points, trains on its own share of each epoch, and rank 0
 prints one JSON line with every rank's result and writes CHECKPOINT. On GPUs a few lines
@@ -49,7 +52,8 @@ for epoch in range(EPOCHS):
         seen += len(xb)
 
 w, b = model.module.weight.detach().flatten().tolist(), model.module.bias.item()
-mine = {"rank": rank, "world": world, "samples": seen, "w1": w[0], "w2": w[1], "b": b}
+mine = {"rank": rank, "world": world, "threads": torch.get_num_threads(), "samples": seen,
+        "w1": w[0], "w2": w[1], "b": b}
 everyone = [None] * world
 dist.all_gather_object(everyone, mine)  # every rank's result, on every rank
 if rank == 0:  # one process reports and saves, from the inner module (no "module." prefix)
