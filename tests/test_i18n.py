@@ -384,3 +384,22 @@ def test_the_hidden_cell_toggle_speaks_the_page_language() -> None:
     assert toggle("zh_CN", "source") == ("显示代码", "隐藏代码")
     assert toggle("zh_CN", "outputs") == ("显示输出", "隐藏输出")
     assert toggle("en", "source") == ("Show code cell source", "Hide code cell source")
+
+
+def test_a_fuzzy_entry_survives_round_trips_without_growing_comments(tmp_path: Path) -> None:
+    """babel reads "#| msgid" back as a comment and wraps long ones: catalogs grew "# | msgid" debris."""
+    catalog = Catalog(locale="zh_CN")
+    old = ("The matrix [[1, 2], [−5, 4]] has no real \"eigenvalues\": they are 2.5\n± 2.7839j, so "
+           "`torch.linalg.eigvals` returns **complex** tensors, a sentence long enough to be wrapped")
+    catalog.add("The new English", "旧的译文", flags=["fuzzy"], previous_id=[old])
+    path = tmp_path / "page.po"
+    i18n.write(catalog, path)
+    first = path.read_text(encoding="utf-8")
+    for _ in range(2):  # what `make translations` and a translator's edit do to an untouched entry
+        again = i18n.read(path)
+        path.unlink()
+        i18n.write(again, path)
+    assert path.read_text(encoding="utf-8") == first
+    message = next(m for m in i18n.read(path) if m.id)
+    assert message.user_comments == [] and message.previous_id == [old.replace("\n", " ")]
+    assert sum(line.startswith("#|") for line in first.splitlines()) == 1

@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 import yaml
 from babel.messages.catalog import Catalog
-from babel.messages.pofile import PoFileError, read_po, write_po
+from babel.messages.pofile import PoFileError, read_po, unescape, write_po
 
 import notebooks
 import pages as site_pages
@@ -112,10 +112,26 @@ def read(path: Path) -> Catalog:
                                f'msgstr, msgctxt) and one "quoted" string, or a "quoted" continuation line; inside '
                                f'a string, write \\" for a quote and \\\\ for a backslash')
     try:
-        return read_po(io.BytesIO(text.encode("utf-8")), locale=LANG, abort_invalid=True)
+        catalog = read_po(io.BytesIO(text.encode("utf-8")), locale=LANG, abort_invalid=True)
     except PoFileError as e:
         message = str(e).rsplit(" on ", 1)[0]  # babel appends its 0-based line number
         raise CatalogError(f"{shown(path)}:{e.lineno + 1}: {message}" + (f": {e.line!r}" if e.line else "")) from None
+    for message in catalog:
+        _previous_from_comments(message)
+    return catalog
+
+
+PREVIOUS = "| msgid "
+
+
+def _previous_from_comments(message) -> None:
+    """babel reads a fuzzy entry's "#| msgid" line (the English it was translated from) as a translator
+    comment, and writing that back would add a "# | msgid" comment on every round trip: turn it back
+    into the previous msgid."""
+    previous = [c for c in message.user_comments if c.startswith(PREVIOUS)]
+    message.user_comments = [c for c in message.user_comments if not c.startswith("| ")]
+    if previous:
+        message.previous_id = ["".join(unescape(f'"{s}"') for s in re.findall(r'"((?:[^"\\]|\\.)*)"', previous[0]))]
 
 
 def entries(catalog: Catalog) -> list[tuple]:
@@ -129,18 +145,24 @@ def unchanged(path: Path, catalog: Catalog) -> bool:
         return False  # a malformed file is replaced by the catalog written from the messages
 
 
+NO_WRAP = 10**9
+
+
 def write(catalog: Catalog, path: Path) -> None:
     """Atomically (a killed run leaves the old catalog, never half a new one), and only when a
     message changed: the header's dates alone are no reason for a diff."""
     for message in catalog:
         if not message.fuzzy:
             message.previous_id = []  # "#| msgid" lines only accompany a fuzzy suggestion
+        elif message.previous_id:  # one "#| msgid" line: babel wraps a long one into lines it cannot read back
+            message.previous_id = [" ".join(str(message.previous_id[0]).split("\n"))]
     if unchanged(path, catalog):
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".po.tmp")
     with tmp.open("wb") as f:
-        write_po(f, catalog, width=0, omit_header=False, include_previous=True)
+        # no wrapping (small diffs); the huge width also keeps each "#| msgid" comment on one line
+        write_po(f, catalog, width=NO_WRAP, omit_header=False, include_previous=True)
     tmp.replace(path)
 
 
