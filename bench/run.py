@@ -45,8 +45,6 @@ import execution  # noqa: E402
 import notebooks  # noqa: E402
 import targets  # noqa: E402
 
-SEED_OFFSET_VAR = "PT20_SEED_OFFSET"  # read by pt20.seed
-
 # "run" dates each row: a run of some chapters leaves the other rows as an earlier run wrote them.
 COLUMNS = ["chapter", "run", "device", "wall_s", "peak_rss_mb", "metric_name", "metric_value", "target", "original",
            "all_metrics", "seeds", "seeds_min", "seeds_mean", "seeds_max", "seeds_meeting_target", "machine"]
@@ -112,7 +110,7 @@ def seed_study(chapters: list[Path], seeds: int) -> dict[str, list[float | None]
     """Headline metric of each chapter for seed offsets 1 .. seeds-1 (offset 0 is the main run)."""
     values: dict[str, list[float | None]] = {md.stem: [] for md in chapters}
     for offset in range(1, seeds):
-        os.environ[SEED_OFFSET_VAR] = str(offset)
+        os.environ[execution.SEED_OFFSET_VAR] = str(offset)
         try:
             with tempfile.TemporaryDirectory() as reports:
                 for md in chapters:
@@ -126,7 +124,7 @@ def seed_study(chapters: list[Path], seeds: int) -> dict[str, list[float | None]
                     values[md.stem].append(value)
                     print(f"{md.stem:<32} seed offset {offset}: {values[md.stem][-1]}", flush=True)
         finally:
-            os.environ.pop(SEED_OFFSET_VAR, None)
+            os.environ.pop(execution.SEED_OFFSET_VAR, None)
     return values
 
 

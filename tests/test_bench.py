@@ -81,7 +81,7 @@ class Fake:
 
     def run_chapter(self, md: Path, report_dir: Path, save: bool = False) -> dict:
         meta = bench.plan()[md.stem]
-        offset = int(os.environ.get(bench.SEED_OFFSET_VAR, "0"))
+        offset = int(os.environ.get(bench.execution.SEED_OFFSET_VAR, "0"))
         self.calls.append((md.stem, offset))
         outcome = self.outcome.get(md.stem, lambda _: {meta["metric"]: 17.0})(offset)
         metrics, error = outcome if isinstance(outcome, tuple) else (outcome, None)
