@@ -25,6 +25,10 @@ CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ACLIMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/")
+# pinned to a commit, so the bytes match the registry's sha256 for good
+TINY_SHAKESPEARE_URL = ("https://raw.githubusercontent.com/karpathy/char-rnn/"
+                        "6f9487a6fe5b420b7ca9afb0d7c078e37c1d1b4e/data/tinyshakespeare/input.txt")
+TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
@@ -46,6 +50,12 @@ def titanic(staged: Path) -> str:
 def covid19(staged: Path) -> str:
     _files.download(BOOK_DATA_URL + "covid-19.csv", staged / "covid-19.csv")
     return "internet (book data repository)"
+
+
+def tinyshakespeare(staged: Path) -> str:
+    (staged / "tinyshakespeare").mkdir()
+    _checked_download(TINY_SHAKESPEARE_URL, staged / "tinyshakespeare" / "input.txt", TINY_SHAKESPEARE_SHA256)
+    return "internet (karpathy/char-rnn)"
 
 
 def mnist(staged: Path) -> str:

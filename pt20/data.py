@@ -182,6 +182,12 @@ DATASETS: dict[str, Dataset] = {
             ),
             upstream=_upstream.mnist, finish=_finish_mnist, sources=_upstream.MNIST_URLS,
         ),
+        Dataset(
+            "tinyshakespeare", "Tiny Shakespeare, 1,115,394 characters of plays (plain text)",
+            "tinyshakespeare/input.txt",
+            files=(FileSpec("tinyshakespeare/input.txt", _upstream.TINY_SHAKESPEARE_SHA256),),
+            upstream=_upstream.tinyshakespeare, sources=(_upstream.TINY_SHAKESPEARE_URL,),
+        ),
     ]
 }
 

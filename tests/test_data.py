@@ -112,7 +112,7 @@ def test_unknown_name_lists_the_known_datasets(env: Env) -> None:
     with pytest.raises(data.UnknownDatasetError) as err:
         data.path("cifar10")
     assert "cifar10" in str(err.value)
-    for name in ["titanic", "covid19", "cifar2", "imdb", "mnist"]:
+    for name in ["titanic", "covid19", "cifar2", "imdb", "mnist", "tinyshakespeare"]:
         assert name in str(err.value)
 
 
@@ -924,3 +924,14 @@ def test_make_data_names_a_bad_setting_once(env: Env, monkeypatch: pytest.Monkey
     monkeypatch.setenv(data.OFFLINE_VAR, "maybe")
     assert data.main(["toy", "toytree"]) == 1
     assert capsys.readouterr().err.count(f"${data.OFFLINE_VAR} is 'maybe'") == 1
+
+
+def test_tinyshakespeare_upstream_rejects_changed_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw_http: Callable[[dict[str, bytes]], str]
+) -> None:
+    """Part 7's corpus comes from a pinned commit; bytes that differ from the registry are refused, not kept."""
+    base = raw_http({"/input.txt": ok(b"First Citizen:\nchanged upstream\n")})
+    monkeypatch.setattr(_upstream, "TINY_SHAKESPEARE_URL", f"{base}/input.txt")
+    with pytest.raises(ValueError, match="wrong sha256"):
+        _upstream.tinyshakespeare(tmp_path)
+    assert not (tmp_path / "tinyshakespeare" / "input.txt").exists()
