@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pt20 import _files, _upstream
+from pt20 import _files, _upstream, env
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-HOME_VAR, MIRROR_VAR, OFFLINE_VAR = "PT20_DATA_HOME", "PT20_DATA_MIRROR", "PT20_OFFLINE"
+HOME_VAR, MIRROR_VAR, OFFLINE_VAR = env.DATA_HOME, env.DATA_MIRROR, env.OFFLINE
 LOCK_NOTICE_S = 1.0  # a process waiting this long for another's fetch says so on stderr
 
 
@@ -195,14 +195,7 @@ DATASETS: dict[str, Dataset] = {
 # ---------------------------------------------------------------- locations
 
 def _env_flag(var: str) -> bool:
-    """A yes/no environment variable: 1/true/yes/on or 0/false/no/off; unset or blank is no."""
-    raw = os.environ.get(var, "")
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    raise DataError(f"${var} is {raw!r}: set it to 1 or 0 (also true/false, yes/no, on/off), or unset it.")
+    return env.flag(var, DataError)
 
 
 def _env_folder(var: str) -> Path | None:
@@ -415,14 +408,6 @@ def verify(name: str) -> bool:
     Taught in chapter 1-1.
     """
     return not _cache_problems(_spec(name), cache_dir())
-
-
-def available(name: str) -> bool:
-    """True when ``name`` is cached and verified (no fetching).
-
-    Taught in chapter 1-1.
-    """
-    return verify(name)
 
 
 # ---------------------------------------------------------------- fetching

@@ -7,7 +7,9 @@ import platform
 
 import torch
 
-ENV_VAR = "PT20_DEVICE"
+from pt20 import env
+
+ENV_VAR = env.DEVICE
 _KNOWN = ("cuda", "mps", "cpu")
 
 

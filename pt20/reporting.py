@@ -13,9 +13,9 @@ import os
 import re
 from pathlib import Path
 
-from pt20 import _files
+from pt20 import _files, env
 
-ENV_VAR = "PT20_REPORT_DIR"
+ENV_VAR = env.REPORT_DIR
 CHAPTER_ID = re.compile(r"\d+-\d+")  # also the file name, so nothing that could leave the folder
 
 

@@ -13,7 +13,9 @@ import random
 import numpy as np
 import torch
 
-OFFSET_VAR = "PT20_SEED_OFFSET"
+from pt20 import env
+
+OFFSET_VAR = env.SEED_OFFSET
 MAX_SEED = 2**32 - 1  # NumPy's legacy seeding accepts 0 .. 2**32-1 only
 
 

@@ -40,7 +40,7 @@ def test_mirror_copy_is_verified_and_cached(env: Env) -> None:
     assert got.source.startswith("mirror")
     assert got.path == env.cache / "toy"
     assert (got.path / "a.csv").read_bytes() == CSV
-    assert data.verify("toy") and data.available("toy")
+    assert data.verify("toy")
     assert not leftovers(env.cache)
 
 
