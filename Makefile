@@ -11,20 +11,21 @@ LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/pt20-book.json5
 # Chapters execute in the book's execution environment, defined once in tools/execution.py:
 # tools/notebooks.py applies it to the kernels it starts, and the repository's conftest.py to
 # nbval's. nbval compares exactly where this machine can reproduce the golden record
-# (`tools/execution.py mode` says so in one line), else within tools/nbcompare.py's tolerance.
+# (`python -m tools.execution mode` says so in one line), else within tools/nbcompare.py's tolerance.
 NBVAL_EXACT := -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 STRICT_KERNEL := IPYTHONDIR=$(CURDIR)/tests/strict_kernel PT20_OFFLINE=1
 # (exit 2 from `mode`: no comparison at all, e.g. under a seed offset; it says why)
 define compare_notebooks
-	@$(PY) tools/execution.py mode; case $$? in \
+	@$(PY) -m tools.execution mode; case $$? in \
 	  0) $(1) $(PYTEST) $(NBVAL_EXACT) $(if $(CH),notebooks/$(CH).ipynb,-n 2 --dist loadfile notebooks/);; \
 	  1) $(1) $(PYTEST) -p no:cacheprovider tests/approx_notebooks.py $(if $(CH),-k $(CH),-n 2);; \
 	  *) exit 2;; \
 	esac
 endef
 
-.PHONY: help install lock data notebooks notebook nbval nbval-offline nbval-gpu book pages translations \
-	translations-check notebooks-zh test lint bench serve lab clean site-test check-determinism linkcheck
+.PHONY: help install lock data notebooks notebook golden nbval nbval-offline nbval-gpu book pages translations \
+	translations-check notebooks-zh check test lint bench serve lab clean site-test check-determinism linkcheck \
+	new-chapter
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -48,8 +49,16 @@ data:  ## fetch and verify all datasets into data/ (from the mirror or the inter
 	$(PY) -m pt20 data
 
 notebooks:  ## md -> executed ipynb for every chapter, or one with CH=1-2-image-data
-	$(PY) tools/notebooks.py build $(CH)
-	$(PY) tools/pages.py
+	$(PY) -m tools.notebooks build $(CH)
+	$(MAKE) pages
+
+golden: notebooks  ## the golden record: every chapter (or CH=...) executed one after another, on a quiet machine
+
+new-chapter:  ## a new chapter that passes `make check`: ID=7-1 NAME=attention TITLE="..." [PART_TITLE="..." OPTIONAL=1]
+	@test -n "$(ID)" -a -n "$(NAME)" -a -n "$(TITLE)" || \
+	{ echo 'usage: make new-chapter ID=7-1 NAME=attention TITLE="Attention from First Principles" [PART_TITLE="..." OPTIONAL=1]' >&2; exit 2; }
+	$(PY) -m tools.scaffold --id "$(ID)" --name "$(NAME)" --title "$(TITLE)" \
+		$(if $(PART_TITLE),--part-title "$(PART_TITLE)") $(if $(OPTIONAL),--optional)
 
 notebook: notebooks  ## alias: make notebook CH=...
 
@@ -64,25 +73,25 @@ lab:  ## JupyterLab that opens the book/*.md chapters as notebooks (LAB_PORT=888
 # Kernels get the book's numeric pins (tools/execution.py), so a chapter run by hand prints the page's numbers.
 	@token=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(24))') && \
 	echo "JupyterLab: open http://127.0.0.1:$(or $(LAB_PORT),8888)/lab/tree/book?token=$$token" && \
-	JUPYTER_TOKEN=$$token exec env $$($(PY) tools/execution.py env --pins) $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(or $(LAB_PORT),8888) \
+	JUPYTER_TOKEN=$$token exec env $$($(PY) -m tools.execution env --pins) $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(or $(LAB_PORT),8888) \
 		--ServerApp.port_retries=0 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/book \
 		$(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-pages:  ## regenerate _toc.yml, the study plan and the status page from book/chapters.yml
-	$(PY) tools/pages.py
+pages:  ## regenerate _toc.yml, the study plan, the status page and the README's plan from book/chapters.yml
+	$(PY) -m tools.pages
+	$(PY) -m tools.i18n pages
 
 book: pages  ## build the site from the executed notebooks: English in _build/html, Chinese in _build/html/zh
-	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
-	$(PY) tools/i18n.py html
+	$(PY) -m tools.i18n site
 
 translations:  ## after changing English text: refresh the Chinese catalogs in locale/zh_CN and list what to translate
-	$(PY) tools/i18n.py update
+	$(PY) -m tools.i18n update
 
 notebooks-zh:  ## the Chinese notebooks (Chinese text, the golden record's code and outputs) into _build/notebooks-zh
-	$(PY) tools/i18n.py notebooks _build/notebooks-zh
+	$(PY) -m tools.i18n notebooks _build/notebooks-zh
 
 translations-check:  ## fail if a page marked done in locale/zh_CN/pages.yml has an untranslated or outdated message
-	$(PY) tools/i18n.py share --check
+	$(PY) -m tools.i18n share --check
 
 linkcheck:  ## (online) check every external link of the site with Sphinx's linkcheck builder
 	$(BIN)/jupyter-book build . --builder linkcheck
@@ -93,10 +102,17 @@ serve:  ## serve the built site on http://127.0.0.1:8000
 lint:  ## ruff over the package, tests and tools
 	$(BIN)/ruff check pt20 tests tools bench _ext conftest.py book/scripts
 
-test:  ## everything CI checks: lint, unit tests, translations, nbval, both sites, browser test (GPU run when CUDA exists)
+check:  ## before every commit (about a minute): lint, fast tests, md/ipynb pairing, generated pages, translations
 	$(MAKE) lint
-	$(PYTEST) tests -m "not site" -n 2
+	$(PYTEST) tests -m "not site and not execution" -n 2 -q
+	$(PY) -m tools.notebooks check
+	$(PY) -m tools.pages --check
+	$(PY) -m tools.i18n pages --check
 	$(MAKE) translations-check
+
+test:  ## everything CI checks: make check, execution tests, nbval, both sites, browser test (GPU run when CUDA exists)
+	$(MAKE) check
+	$(PYTEST) tests -m "execution" -n 2
 	$(MAKE) nbval-offline
 	$(MAKE) site-test
 	@if $(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then $(MAKE) nbval-gpu; \
@@ -117,8 +133,8 @@ site-test:  ## build the site from a clean _build, then check it in headless Chr
 check-determinism:  ## execute a few chapters twice and compare every checked output
 	$(PYTEST) tests/test_determinism.py
 
-bench:  ## execute every chapter fresh, record time, memory and metrics in bench/ (ARGS=--save also refreshes the golden notebooks)
-	$(PY) bench/run.py $(ARGS)
+bench:  ## execute every chapter fresh, record time, memory and metrics in bench/ (ARGS="--seeds 3 --chapters 1-2")
+	$(PY) -m bench.run $(ARGS)
 
 clean:  ## remove build outputs and chapter scratch files (keeps the verified datasets)
 	rm -rf _build bench/runs data/work

@@ -10,20 +10,18 @@ nbval itself drops (tools/nbcompare.py: identical pixels).
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
-import execution  # noqa: E402
+from pt20 import env
+from tools import execution
 
 
 def pytest_configure(config: pytest.Config) -> None:
     exact_run = config.getoption("nbval", default=False)
     if not (exact_run or config.getoption("nbval_lax", default=False)):
         return
-    execution.apply(gpu=os.environ.get("PT20_DEVICE") == "cuda")
+    execution.apply(gpu=os.environ.get(env.DEVICE) == "cuda")
     if exact_run and not hasattr(config, "workerinput"):  # the controller checks once for all workers
         if problem := execution.seed_offset_problem():
             raise pytest.UsageError(problem)
@@ -46,7 +44,7 @@ def pytest_runtest_call(item: pytest.Item):
     # an nbval cell that was compared (not nbval-ignore-output, not lax, run in the golden record)
     fresh = getattr(item, "test_outputs", None)
     if fresh is not None and item.options["check"] and item.cell.execution_count and item.config.getoption("nbval"):
-        import nbcompare
+        from tools import nbcompare
 
         problems = nbcompare.figure_problems(nbcompare.figures(item.cell.outputs), nbcompare.figures(fresh))
         if problems:

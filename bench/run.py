@@ -1,20 +1,20 @@
 """`make bench`: execute every chapter fresh and record time, memory and quality.
 
-    python bench/run.py                      # all chapters, serial + 2 workers, site render
-    python bench/run.py --chapters 2-2 --out /tmp/b --no-totals   # quick run (used by the tests)
-    python bench/run.py --seeds 3            # also re-run every chapter with seed offsets 1 and 2
+    python -m bench.run                      # all chapters, serial + 2 workers, site render
+    python -m bench.run --chapters 2-2 --out /tmp/b --no-totals   # quick run (used by the tests)
+    python -m bench.run --seeds 3            # also re-run every chapter with seed offsets 1 and 2
 
 Writes ``<out>/results.csv`` (one row per chapter) and ``<out>/README.md`` (the table and the
 totals; with the default ``--out`` that is ``bench/README.md``). A run of some chapters replaces
 their rows only: every row says which run it came from, and the whole-book totals are those of the
 last run of every chapter. Chapters report their metrics through ``pt20.report`` into
 ``$PT20_REPORT_DIR``; nothing is scraped from printed text, and a chapter that does not report its
-headline metric (book/chapters.yml) shows it as missing and makes the run fail. The committed
-notebooks are not touched unless ``--save`` is given.
+headline metric (book/chapters.yml) shows it as missing and makes the run fail. The benchmark
+measures; it never writes the golden record (that is `make golden`).
 
 With ``--seeds N`` every chapter also runs with ``$PT20_SEED_OFFSET`` = 1 .. N-1 (pt20.seed adds
 it to every seed a chapter sets), and the table gains the min / mean / max of the headline metric
-over the N seeds and how many of them meet the chapter's target (tools/targets.py says what a
+over the N seeds and how many of them meet the chapter's target (pt20/book.py says what a
 target means): a result that holds only for the seed printed on the page is not a result.
 """
 
@@ -24,7 +24,6 @@ import argparse
 import concurrent.futures
 import csv
 import datetime as dt
-import functools
 import io
 import json
 import os
@@ -37,13 +36,12 @@ import time
 from pathlib import Path
 
 import psutil
-import yaml
+
+from pt20 import book as book_model
+from pt20 import env
+from tools import execution, notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import execution  # noqa: E402
-import notebooks  # noqa: E402
-import targets  # noqa: E402
 
 # "run" dates each row: a run of some chapters leaves the other rows as an earlier run wrote them.
 COLUMNS = ["chapter", "run", "device", "wall_s", "peak_rss_mb", "metric_name", "metric_value", "target", "original",
@@ -51,10 +49,8 @@ COLUMNS = ["chapter", "run", "device", "wall_s", "peak_rss_mb", "metric_name", "
 TOTALS = "## Whole book"  # the README section only a run of every chapter measures
 
 
-@functools.cache
-def plan() -> dict[str, dict]:
-    parts = yaml.safe_load((ROOT / "book" / "chapters.yml").read_text())["parts"]
-    return {c["file"]: c for part in parts for c in part["chapters"]}
+def plan() -> dict[str, book_model.Chapter]:
+    return {c.file: c for c in book_model.load(ROOT).chapters}
 
 
 class PeakRSS(threading.Thread):
@@ -78,39 +74,34 @@ class PeakRSS(threading.Thread):
             time.sleep(0.05)
 
 
-def run_chapter(md: Path, report_dir: Path, save: bool = False) -> dict:
-    """Execute one chapter in a fresh kernel; return its timing and memory.
-
-    With ``save`` the executed notebook also becomes the committed golden record (what
-    ``make notebooks`` writes), so one quiet serial run can serve both purposes.
-    """
-    os.environ["PT20_REPORT_DIR"] = str(report_dir)
+def run_chapter(md: Path, report_dir: Path) -> dict:
+    """Execute one chapter in a fresh kernel (its notebook is not written); return its timing and memory."""
+    os.environ[env.REPORT_DIR] = str(report_dir)
     sampler = PeakRSS()
-    wall = notebooks.build(md, save=save, on_kernel_start=sampler.watch)
+    wall = notebooks.build(md, save=False, on_kernel_start=sampler.watch)
     sampler.running = False
     return {"wall_s": wall, "peak_rss_mb": sampler.peak / 2**20}
 
 
 def reported(md: Path, report_dir: Path) -> dict[str, float]:
-    report_file = report_dir / f"{plan()[md.stem]['id']}.json"
+    report_file = report_dir / f"{plan()[md.stem].id}.json"
     return json.loads(report_file.read_text()) if report_file.exists() else {}
 
 
 def headline(md: Path, report_dir: Path) -> float | None:
     """The metric book/chapters.yml names for the chapter, or None: never another metric in its place."""
-    return reported(md, report_dir).get(plan()[md.stem]["metric"])
+    return reported(md, report_dir).get(plan()[md.stem].metric)
 
 
 def meets(md: Path, value: float | None) -> bool:
-    meta = plan()[md.stem]
-    return targets.meets(value, meta["target"], meta["id"])
+    return plan()[md.stem].target.met_by(value)
 
 
 def seed_study(chapters: list[Path], seeds: int) -> dict[str, list[float | None]]:
     """Headline metric of each chapter for seed offsets 1 .. seeds-1 (offset 0 is the main run)."""
     values: dict[str, list[float | None]] = {md.stem: [] for md in chapters}
     for offset in range(1, seeds):
-        os.environ[execution.SEED_OFFSET_VAR] = str(offset)
+        os.environ[env.SEED_OFFSET] = str(offset)
         try:
             with tempfile.TemporaryDirectory() as reports:
                 for md in chapters:
@@ -124,7 +115,7 @@ def seed_study(chapters: list[Path], seeds: int) -> dict[str, list[float | None]
                     values[md.stem].append(value)
                     print(f"{md.stem:<32} seed offset {offset}: {values[md.stem][-1]}", flush=True)
         finally:
-            os.environ.pop(execution.SEED_OFFSET_VAR, None)
+            os.environ.pop(env.SEED_OFFSET, None)
     return values
 
 
@@ -139,14 +130,14 @@ def row_for(md: Path, timing: dict, report_dir: Path, run: dict, other_seeds: li
         found = [v for v in every if v is not None]
         row |= {"seeds": str(len(every)), "seeds_meeting_target": str(sum(meets(md, v) for v in every))}
         if found:
-            row |= {"seeds_min": _fmt(min(found)), "seeds_max": _fmt(max(found)),
-                    "seeds_mean": _fmt(sum(found) / len(found))}
+            row |= {"seeds_min": meta.target.format(min(found)), "seeds_max": meta.target.format(max(found)),
+                    "seeds_mean": meta.target.format(sum(found) / len(found))}
     return row | {
         "chapter": md.stem, "run": run["date"], "machine": run["machine"], "device": run["device"],
         "wall_s": f"{timing['wall_s']:.1f}", "peak_rss_mb": f"{timing['peak_rss_mb']:.0f}",
-        "metric_name": meta["metric"], "metric_value": "" if value is None else _fmt(value),
-        "target": str(meta["target"]), "original": "" if meta["original"] is None else str(meta["original"]),
-        "all_metrics": ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(metrics.items())),
+        "metric_name": meta.metric, "metric_value": "" if value is None else meta.target.format(value),
+        "target": meta.target.text, "original": "" if meta.original is None else str(meta.original),
+        "all_metrics": ", ".join(f"{k}={book_model.format_value(v)}" for k, v in sorted(metrics.items())),
     }
 
 
@@ -181,15 +172,10 @@ def results_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def _fmt(value: float) -> str:
-    """Counts print as integers, measurements with four decimals."""
-    return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
-
-
-def run_all(chapters: list[Path], workers: int, report_dir: Path, save: bool = False) -> tuple[float, dict[str, dict]]:
+def run_all(chapters: list[Path], workers: int, report_dir: Path) -> tuple[float, dict[str, dict]]:
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda md: run_chapter(md, report_dir, save), chapters)
+        results = pool.map(lambda md: run_chapter(md, report_dir), chapters)
         timings = dict(zip([md.stem for md in chapters], results))
     return time.perf_counter() - start, timings
 
@@ -217,7 +203,7 @@ def table(rows: list[dict]) -> str:
     lines = ["| chapter | run | device | wall (s) | budget (s) | peak RSS (MB) | headline metric | target "
              "| 2020 original | all metrics |", "|---|---|---|---:|---:|---:|---|---:|---:|---|"]
     for r in rows:
-        budget = plan()[r["chapter"]]["budget_s"]
+        budget = plan()[r["chapter"]].budget_s
         flag = "" if float(r["wall_s"]) <= budget else " ⚠"
         metric = f"{r['metric_name']} = {r['metric_value'] or '**missing** (not reported)'}"
         lines.append(f"| {r['chapter']} | {r['run'] or '?'} | {r['device']} | {r['wall_s']}{flag} | {budget} "
@@ -284,7 +270,7 @@ def readme(rows: list[dict], run: dict, ran: list[str], whole_book: str) -> str:
     if studied:
         report += ("\n## Seed robustness\n\nChapters run with several seeds, `PT20_SEED_OFFSET` = 0 (the run on the "
                    "page) to N − 1 (`make bench ARGS=\"--seeds N\"`): the headline metric over the seeds, and how "
-                   "many seeds meet the target (tools/targets.py says what a target means).\n\n"
+                   "many seeds meet the target (pt20/book.py says what a target means).\n\n"
                    + seeds_table(studied) + "\n")
     return report
 
@@ -302,18 +288,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapters", nargs="*", help="chapter ids or stems (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     parser.add_argument("--no-totals", action="store_true", help="skip the parallel run, site render and re-run timing")
-    parser.add_argument("--save", action="store_true",
-                        help="also write the serial run's notebooks as the golden record")
     parser.add_argument("--seeds", type=positive, default=1, metavar="N",
                         help="also run every chapter with seed offsets 1 .. N-1 and report the spread")
     args = parser.parse_args(argv)
 
+    try:  # a table the benchmark cannot judge (a target that means nothing) fails now, not after the runs
+        planned = plan()
+    except book_model.BookError as exc:
+        parser.error(str(exc))
     chapters = list(dict.fromkeys(notebooks.chapters(args.chapters)))  # "2-2 2-2" runs 2-2 once
-    for md in chapters:  # a target the benchmark cannot judge fails now, not after the runs
-        try:
-            targets.parse(plan()[md.stem]["target"], plan()[md.stem]["id"])
-        except ValueError as exc:
-            parser.error(str(exc))
+    unplanned = [md.stem for md in chapters if md.stem not in planned]
+    if unplanned:
+        parser.error(f"{unplanned}: not in book/chapters.yml (add the row, or use `make new-chapter`)")
 
     import pt20
 
@@ -321,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
            "device": str(pt20.device.get_device())}
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as reports:
-        serial, timings = run_all(chapters, 1, Path(reports), save=args.save)
+        serial, timings = run_all(chapters, 1, Path(reports))
         others = seed_study(chapters, args.seeds) if args.seeds > 1 else None
         new = [row_for(md, timings[md.stem], Path(reports), run, others[md.stem] if others else None)
                for md in chapters]
@@ -349,8 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     report = readme(rows, run, [md.stem for md in chapters], whole_book)
     write_atomically(args.out / "results.csv", results_csv(rows))
     write_atomically(args.out / "README.md", report)
-    if args.save:  # the study plan and the status page read the new notebooks and results.csv
-        subprocess.run([sys.executable, str(ROOT / "tools" / "pages.py")], check=True)
+    if args.out == ROOT / "bench":  # the status page shows the headline metrics of results.csv
+        subprocess.run([sys.executable, "-m", "tools.pages"], cwd=ROOT, check=True)
     print("\n" + report)
     missing = [r for r in new if not r["metric_value"]]
     for r in missing:

@@ -13,17 +13,14 @@ Not collected by the unit-test step (its name does not start with ``test_``).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from tools import execution, nbcompare, notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import execution  # noqa: E402
-import nbcompare  # noqa: E402
-import notebooks  # noqa: E402
 
 GOLDEN = sorted((ROOT / "notebooks").glob("*.ipynb"))
 

@@ -13,13 +13,14 @@ import nbformat
 import pytest
 import yaml
 
+from pt20 import book as book_model
+from tools import notebooks, pages
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import notebooks  # noqa: E402
-import pages  # noqa: E402
 
 CHAPTERS = notebooks.chapters()
-PLAN = [c for part in yaml.safe_load((ROOT / "book" / "chapters.yml").read_text())["parts"] for c in part["chapters"]]
+BOOK = book_model.load()
+PLAN = BOOK.chapters
 ids = [md.stem for md in CHAPTERS]
 
 BANNED = {
@@ -42,10 +43,10 @@ def chapter_code(md: Path) -> list:
 
 
 def test_every_planned_chapter_has_a_source() -> None:
-    planned = {c["file"] for c in PLAN}
+    planned = {c.file for c in PLAN}
     assert {md.stem for md in CHAPTERS} <= planned, "a chapter file is missing from book/chapters.yml"
     missing = sorted(planned - {md.stem for md in CHAPTERS})
-    assert not missing, f"chapters not written yet: {missing}"
+    assert not missing, f"rows of book/chapters.yml without a chapter: {missing} (`make new-chapter` writes both)"
 
 
 def test_notebooks_match_their_sources() -> None:
@@ -65,9 +66,8 @@ def test_drift_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize("md", CHAPTERS, ids=ids)
 def test_chapter_shape(md: Path) -> None:
     text = md.read_text()
-    plan = next(c for c in PLAN if c["file"] == md.stem)
-    assert re.search(rf"^# Day {plan['day']} · {re.escape(plan['id'])} ", text, re.M), "title '# Day N · X-Y ...'"
-    assert f"Day {plan['day']} of 20" in text, "the 'Day N of 20' breadcrumb line"
+    plan = BOOK.chapter(md.stem)
+    assert re.search(rf"^# Day {plan.day} · {re.escape(plan.id)} ", text, re.M), "title '# Day N · X-Y ...'"
     for head in ("## What you will learn", "## Summary", "## Exercises", "## Self-check"):
         assert head in text, f"missing section {head!r}"
     assert text.index("## Summary") < text.index("## Exercises") < text.index("## Self-check")
@@ -75,8 +75,8 @@ def test_chapter_shape(md: Path) -> None:
     assert "seed_everything(" in code[0].source, "the first code cell seeds everything"
     last = code[-1].source
     assert "assert" in last and "pt20.report(" in last, "the last code cell is the self-check"
-    assert f'pt20.report("{plan["id"]}"' in last and f"{plan['metric']}=" in last, \
-        f"the self-check reports the headline metric {plan['metric']!r} named in book/chapters.yml"
+    assert f'pt20.report("{plan.id}"' in last and f"{plan.metric}=" in last, \
+        f"the self-check reports the headline metric {plan.metric!r} named in book/chapters.yml"
     exercises = re.findall(r"```\{solution-start\}", text)
     assert 2 <= len(exercises) <= 4, f"{len(exercises)} exercises (want 2-4)"
 
@@ -126,16 +126,18 @@ def test_committed_notebook_is_executed_and_error_free(md: Path) -> None:
 
 
 def test_generated_pages_are_up_to_date() -> None:
-    check = [sys.executable, str(ROOT / "tools" / "pages.py"), "--check"]
-    result = subprocess.run(check, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout
+    assert not pages.stale(), "run `make pages`"
+    for check in ([sys.executable, "-m", "tools.pages", "--check"], [sys.executable, "-m", "tools.i18n", "pages",
+                                                                       "--check"]):
+        result = subprocess.run(check, capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_study_plan_lists_all_twenty_days() -> None:
+def test_study_plan_lists_every_day_of_the_table() -> None:
     plan = (ROOT / "book" / "study-plan.md").read_text()
     for c in PLAN:
-        assert f"| {c['day']} | " in plan and c["id"] in plan
-    assert len(PLAN) == 20
+        assert f"| {c.day} | [{c.id} " in plan
+    assert f"{BOOK.days} days, one chapter a day" in plan
 
 
 def test_toc_holds_every_executed_chapter() -> None:
@@ -147,11 +149,9 @@ def test_toc_holds_every_executed_chapter() -> None:
 def test_budgets_are_respected_by_the_golden_run() -> None:
     over = []
     for c in PLAN:
-        nb = ROOT / "notebooks" / f"{c['file']}.ipynb"
-        if nb.exists():
-            wall = json.loads(nb.read_text())["metadata"].get("pt20", {}).get("wall_s", 0)
-            if wall > c["budget_s"] * 1.5:  # golden runs can share the machine; bench measures properly
-                over.append(f"{c['id']}: {wall} s > 1.5 x {c['budget_s']} s")
+        wall = json.loads((ROOT / "notebooks" / f"{c.file}.ipynb").read_text())["metadata"]["pt20"]["wall_s"]
+        if wall > c.budget_s * 1.5:  # golden runs can share the machine; bench measures properly
+            over.append(f"{c.id}: {wall} s > 1.5 x {c.budget_s} s")
     assert not over, over
 
 
@@ -234,8 +234,7 @@ def test_the_colab_install_cell_exists_only_for_a_published_book(monkeypatch: py
 
 
 def test_launch_buttons_appear_only_for_a_published_book() -> None:
-    sys.path.insert(0, str(ROOT / "_ext"))
-    import pt20_site
+    from _ext import pt20_site
 
     def theme_options(url: str) -> dict:
         config = type("Config", (), {})()
@@ -248,15 +247,14 @@ def test_launch_buttons_appear_only_for_a_published_book() -> None:
     assert published["use_repository_button"] and published["launch_buttons"]
 
 
-def title_and_breadcrumb(chapter: dict) -> tuple[str, str]:
+def title_and_breadcrumb(chapter: book_model.Chapter) -> tuple[str, str]:
     """What book/chapters.yml says a chapter's first two lines must be (tools/pages.py words them)."""
     return f"# {pages.heading(chapter)}", f"> {pages.breadcrumb(chapter)}"
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=ids)
 def test_title_and_breadcrumb_agree_with_the_plan(md: Path) -> None:
-    plan = next(c for c in PLAN if c["file"] == md.stem)
-    title, breadcrumb = title_and_breadcrumb(plan)
+    title, breadcrumb = title_and_breadcrumb(BOOK.chapter(md.stem))
     lines = [ln for ln in md.read_text().splitlines() if ln.startswith(("# Day", "> Day"))]
     assert [ln.replace("`", "") for ln in lines[:2]] == [title, breadcrumb], \
         "edit book/chapters.yml and the chapter's first lines together"
@@ -275,20 +273,15 @@ def test_an_include_is_expanded_into_the_notebook(tmp_path: Path) -> None:
 
 
 def test_every_chapter_names_its_headline_in_a_readers_words() -> None:
-    unlabelled = [c["id"] for c in PLAN if not str(c.get("label", "")).strip()]
+    unlabelled = [c.id for c in PLAN if not c.label.strip() or not c.label_zh.strip()]
     assert not unlabelled, f"book/chapters.yml: give these chapters a label for the status page: {unlabelled}"
 
 
-def test_status_page_prints_counts_as_integers_and_results_in_words() -> None:
-    site = pages
-    assert site.number("40625") == "40625" and site.number("54273.0") == "54273" and site.number("0.93") == "0.9300" \
-        and site.number("1.0000") == "1.0000"  # a measurement that rounds to 1 is not a count
-    chapter = next(c for c in PLAN if c["id"] == "4-3")
-    assert site.headline(chapter, {"metric_value": "40625"}) == "TextCNN parameters: 40625 · exact, asserted by the " \
-        "self-check"
-    checks = next(c for c in PLAN if c["id"] == "4-1")
+def test_status_page_prints_results_in_words() -> None:
+    assert pages.headline(BOOK.chapter("4-3"), {"metric_value": "40625"}) == "TextCNN parameters: 40625 · exact, " \
+        "asserted by the self-check"
     seeds = {"metric_value": "35", "seeds": "3", "seeds_meeting_target": "3"}
-    assert site.headline(checks, seeds) == "tensor-structure checks: all 35 passed"
+    assert pages.headline(BOOK.chapter("4-1"), seeds) == "tensor-structure checks: all 35 passed"
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=ids)
@@ -320,9 +313,9 @@ def test_glued_text_reads_the_same_in_both_editions(md: Path) -> None:
     assert not worded, f"glued English words would appear untranslated on the Chinese page: {worded}"
 
 
-# ---- The status page's headline lines (tools/pages.py words them; tools/targets.py says what a target means)
+# ---- The status page's headline lines (tools/pages.py words them; pt20/book.py says what a target means)
 
-BY_ID = {c["id"]: c for c in PLAN}
+BY_ID = {c.id: c for c in PLAN}
 THREE_SEEDS = {"seeds": "3", "seeds_meeting_target": "3"}
 
 
@@ -340,7 +333,7 @@ def test_status_lines_never_nest_parentheses(lang: str) -> None:
     for c in PLAN:
         for value in ("52", "0.5000"):  # a line for a target met and one for a target missed
             line = pages.headline(c, {"metric_value": value, **THREE_SEEDS}, lang)
-            assert _nesting(line) <= 1, f"{c['id']}: {line}"
+            assert _nesting(line) <= 1, f"{c.id}: {line}"
 
 
 def test_a_range_target_reads_plainly_in_both_languages() -> None:

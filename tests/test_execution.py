@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
+from pt20 import env
+from tools import execution, nbcompare
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import execution  # noqa: E402
-import nbcompare  # noqa: E402
 
 
 def test_the_environment_is_written_down_in_one_place() -> None:
@@ -29,10 +29,11 @@ def test_the_environment_is_written_down_in_one_place() -> None:
     assert not found, f"execution settings written outside tools/execution.py: {found}"
 
 
+@pytest.mark.execution
 def test_make_passes_the_same_environment_to_every_notebook_run() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    assert "tools/execution.py mode" in makefile, "nbval picks its comparison from tools/execution.py"
-    words = subprocess.run([sys.executable, str(ROOT / "tools" / "execution.py"), "env"],
+    assert "tools.execution mode" in makefile, "nbval picks its comparison from tools/execution.py"
+    words = subprocess.run([sys.executable, "-m", "tools.execution", "env"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.split()
     assert dict(w.split("=", 1) for w in words) == {k: v or "''" for k, v in execution.ENV.items()}
 
@@ -44,6 +45,7 @@ def _has_avx2() -> bool:
         return False
 
 
+@pytest.mark.execution
 @pytest.mark.skipif(platform.machine() != "x86_64" or not _has_avx2(),
                     reason="the pins are exact only on x86-64 with AVX2; elsewhere `make test` compares approximately")
 def test_a_kernel_under_the_pins_runs_avx2_kernels_on_two_threads_without_cuda() -> None:
@@ -124,10 +126,11 @@ def test_ignored_cells_are_not_compared_and_missing_cells_are() -> None:
 
 
 def test_native_kernels_drop_the_pins_but_keep_the_page_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(execution.NATIVE_VAR, "1")
-    env = execution.environ({})
-    assert not set(execution.PINS) & set(env) and env["TQDM_DISABLE"] == "1" and env["CUDA_VISIBLE_DEVICES"] == ""
-    monkeypatch.delenv(execution.NATIVE_VAR)
+    monkeypatch.setenv(env.NATIVE_KERNELS, "1")
+    kernel_env = execution.environ({})
+    assert not set(execution.PINS) & set(kernel_env) and kernel_env["TQDM_DISABLE"] == "1" \
+        and kernel_env["CUDA_VISIBLE_DEVICES"] == ""
+    monkeypatch.delenv(env.NATIVE_KERNELS)
     assert execution.environ({})["ATEN_CPU_CAPABILITY"] == "avx2"
 
 
@@ -156,72 +159,73 @@ def test_a_pin_with_another_value_is_not_exact() -> None:
     assert not ok and "ONEDNN_MAX_CPU_ISA" in line, line
 
 
+@pytest.mark.execution
 @pytest.mark.skipif(platform.machine() != "x86_64" or not _has_avx2(), reason="the pins hold only on x86-64 with AVX2")
 def test_native_kernels_with_aten_pinned_by_hand_are_not_exact(monkeypatch: pytest.MonkeyPatch) -> None:
     # the reproduction of the issue: only ATen's ISA pinned, by the shell; oneDNN and MKL run natively
-    monkeypatch.setenv(execution.NATIVE_VAR, "1")
+    monkeypatch.setenv(env.NATIVE_KERNELS, "1")
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
     for name in set(execution.PINS) - {"ATEN_CPU_CAPABILITY"}:
         monkeypatch.delenv(name, raising=False)
     ok, line = execution.exact(execution.platform())
-    assert not ok and "ONEDNN_MAX_CPU_ISA" in line and execution.NATIVE_VAR in line, line
+    assert not ok and "ONEDNN_MAX_CPU_ISA" in line and env.NATIVE_KERNELS in line, line
 
 
 @pytest.mark.parametrize(("value", "native"), [("", False), ("0", False), ("false", False), ("No", False),
                                                ("off", False), ("1", True), ("true", True), ("YES", True)])
 def test_the_native_switch_reads_as_a_boolean(monkeypatch: pytest.MonkeyPatch, value: str, native: bool) -> None:
-    monkeypatch.setenv(execution.NATIVE_VAR, value)
+    monkeypatch.setenv(env.NATIVE_KERNELS, value)
     assert ("ATEN_CPU_CAPABILITY" not in execution.environ({})) == native
 
 
 def test_a_native_switch_that_is_not_a_boolean_says_what_it_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(execution.NATIVE_VAR, "sometimes")
-    with pytest.raises(ValueError, match=rf"{execution.NATIVE_VAR}='sometimes'.*1 .*0"):
+    monkeypatch.setenv(env.NATIVE_KERNELS, "sometimes")
+    with pytest.raises(ValueError, match=rf"{env.NATIVE_KERNELS} is 'sometimes'.*1 or 0"):
         execution.environ({})
 
 
 @pytest.mark.parametrize("offset", ["1", "2", " -3 ", "x"])
 def test_mode_refuses_to_compare_with_a_seed_offset(monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture, offset: str) -> None:
-    monkeypatch.setenv(execution.SEED_OFFSET_VAR, offset)
+    monkeypatch.setenv(env.SEED_OFFSET, offset)
     monkeypatch.setattr(execution, "platform", lambda python=None: {"arch": "x86_64", "isa": "AVX2", "threads": 2,
                                                                      "pins": PINNED})
     assert execution.main(["mode"]) == 2
     out = capsys.readouterr()
-    assert "exact" not in out.out and execution.SEED_OFFSET_VAR in out.err and "unset" in out.err
+    assert "exact" not in out.out and env.SEED_OFFSET in out.err and "unset" in out.err
 
 
 @pytest.mark.parametrize("offset", ["", "0", " 0 "])
 def test_no_seed_offset_is_no_problem(monkeypatch: pytest.MonkeyPatch, offset: str) -> None:
-    monkeypatch.setenv(execution.SEED_OFFSET_VAR, offset)
+    monkeypatch.setenv(env.SEED_OFFSET, offset)
     assert execution.seed_offset_problem() is None
 
 
 def test_exact_nbval_refuses_a_seed_offset(monkeypatch: pytest.MonkeyPatch) -> None:
     conftest = _root_conftest()
-    monkeypatch.setenv(execution.SEED_OFFSET_VAR, "1")
+    monkeypatch.setenv(env.SEED_OFFSET, "1")
     monkeypatch.setattr(conftest.execution, "apply", lambda gpu=False: None)
     monkeypatch.setattr(conftest.execution, "platform", lambda: {"arch": "x86_64", "isa": "AVX2", "threads": 2,
                                                                  "pins": PINNED})
     config = SimpleNamespace(getoption=lambda name, default=None: name == "nbval")
-    with pytest.raises(pytest.UsageError, match=execution.SEED_OFFSET_VAR):
+    with pytest.raises(pytest.UsageError, match=env.SEED_OFFSET):
         conftest.pytest_configure(config)
 
 
 def test_the_golden_record_is_never_written_with_a_seed_offset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import notebooks
+    from tools import notebooks
 
     executed, written = [], []
     monkeypatch.setattr(notebooks, "execute", lambda nb, cwd, on_kernel_start=None: executed.append(nb) or 1.0)
     monkeypatch.setattr(notebooks, "write", lambda nb, path: written.append(path))
     monkeypatch.setattr(notebooks, "provenance", lambda wall: {"wall_s": wall})
     md = notebooks.chapters()[0]
-    monkeypatch.setenv(execution.SEED_OFFSET_VAR, "1")
-    with pytest.raises(SystemExit, match=execution.SEED_OFFSET_VAR):
+    monkeypatch.setenv(env.SEED_OFFSET, "1")
+    with pytest.raises(SystemExit, match=env.SEED_OFFSET):
         notebooks.build(md, save=True)
     assert not executed and not written, "refuse before spending the run"
     notebooks.build(md, save=False)  # bench/run.py --seeds: offsets run, nothing is saved
     assert len(executed) == 1 and not written
-    monkeypatch.delenv(execution.SEED_OFFSET_VAR)
+    monkeypatch.delenv(env.SEED_OFFSET)
     notebooks.build(md, save=True)
     assert len(written) == 1

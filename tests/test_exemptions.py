@@ -8,24 +8,22 @@ asserts its chapter's headline target from book/chapters.yml (not a weaker one).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from nbval.plugin import find_comment_markers, metadata_tags
 
+from pt20 import book as book_model
+from tools import nbcompare, notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import nbcompare  # noqa: E402
-import notebooks  # noqa: E402
 
 CHAPTERS = notebooks.chapters()
 ids = [md.stem for md in CHAPTERS]
-PLAN = {c["file"]: c for part in yaml.safe_load((ROOT / "book" / "chapters.yml").read_text())["parts"]
-        for c in part["chapters"]}
+BOOK = book_model.load()
 
 IGNORE, VARIES, RAISES = nbcompare.IGNORE_TAG, nbcompare.VARIES_TAG, "raises-exception"
 EXEMPTIONS = (IGNORE, VARIES, RAISES)
@@ -169,21 +167,8 @@ def test_an_unchecked_count_and_an_unchecked_glued_word_are_caught() -> None:
 
 # --- item 16: each self-check asserts its headline target --------------------------------------
 
-RANGE = re.compile(r"^\s*([-\d.]+)\s*[–-]\s*([-\d.]+)")
-PLUS_MINUS = re.compile(r"^\s*([-\d.]+)\s*±\s*([\d.]+)")
-AT_LEAST = (ast.GtE, ast.Gt, ast.Eq)  # reading a chain left to right: the left side is at least the right
-AT_MOST = (ast.LtE, ast.Lt, ast.Eq)
-
-
 def _same(a: ast.AST, b: ast.AST) -> bool:
     return ast.dump(a) == ast.dump(b)
-
-
-def _number(node: ast.AST) -> float | None:
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        inner = _number(node.operand)
-        return None if inner is None else -inner
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, int | float) else None
 
 
 def _conditions(tree: ast.Module) -> list[ast.expr]:
@@ -196,42 +181,6 @@ def _conditions(tree: ast.Module) -> list[ast.expr]:
         else:
             found.append(node)
     return found
-
-
-def _bounds(condition: ast.expr, metric: ast.expr) -> list[tuple[str, float]]:
-    """("min" | "max" | "eq", c) for every constant the condition bounds the metric by."""
-    if not isinstance(condition, ast.Compare):
-        return []
-    operands, ops, found = [condition.left, *condition.comparators], condition.ops, []
-    for i, operand in enumerate(operands):
-        if not _same(operand, metric):
-            continue
-        for j, other in enumerate(operands):
-            c = _number(other)
-            if c is None or i == j:
-                continue
-            between = ops[min(i, j):max(i, j)]
-            if all(isinstance(op, ast.Eq) for op in between):
-                found.append(("eq", c))
-            elif all(isinstance(op, AT_LEAST if j > i else AT_MOST) for op in between):
-                found.append(("min", c))
-            elif all(isinstance(op, AT_MOST if j > i else AT_LEAST) for op in between):
-                found.append(("max", c))
-    return found
-
-
-def _within(condition: ast.expr, metric: ast.expr) -> tuple[float, float] | None:
-    """(centre, tolerance) of ``abs(metric - centre) < tolerance``."""
-    if not (isinstance(condition, ast.Compare) and len(condition.ops) == 1
-            and isinstance(condition.ops[0], ast.Lt | ast.LtE) and _number(condition.comparators[0]) is not None):
-        return None
-    call = condition.left
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "abs"
-            and len(call.args) == 1 and isinstance(call.args[0], ast.BinOp) and isinstance(call.args[0].op, ast.Sub)):
-        return None
-    left, right = call.args[0].left, call.args[0].right
-    centre = _number(right) if _same(left, metric) else _number(left) if _same(right, metric) else None
-    return None if centre is None else (centre, _number(condition.comparators[0]))
 
 
 def _asserted_names(tree: ast.Module) -> set[str]:
@@ -249,70 +198,57 @@ def _asserted_names(tree: ast.Module) -> set[str]:
         names |= more
 
 
-def headline_problem(source: str, chapter: dict) -> str | None:
-    """Why the self-check ``source`` does not assert ``chapter``'s headline target (None when it does)."""
+def _checked(tree: ast.Module, chapter: str) -> list[ast.expr]:
+    """What the cell passes to ``pt20.check_target(chapter, ...)`` at its top level (unconditionally)."""
+    calls = [s.value for s in tree.body if isinstance(s, ast.Expr | ast.Assign)]
+    return [c.args[1] for c in calls if isinstance(c, ast.Call) and ast.unparse(c.func) == "pt20.check_target"
+            and len(c.args) == 2 and isinstance(c.args[0], ast.Constant) and c.args[0].value == chapter]
+
+
+def headline_problem(source: str, chapter: book_model.Chapter) -> str | None:
+    """Why the self-check ``source`` does not assert ``chapter``'s headline target (None when it does): it must
+    pass the very value it reports to ``pt20.check_target``, so the threshold lives in book/chapters.yml only."""
     tree = ast.parse(source)
     reports = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func) == "pt20.report"]
-    metric = next((k.value for r in reports for k in r.keywords if k.arg == chapter["metric"]), None)
+    metric = next((k.value for r in reports for k in r.keywords if k.arg == chapter.metric), None)
     if metric is None:
-        return f"pt20.report(...) does not report {chapter['metric']}"
-    target, shown = chapter["target"], ast.unparse(metric)
-    bounds = [b for c in _conditions(tree) for b in _bounds(c, metric)]
-    if target == "all asserted":
+        return f"pt20.report(...) does not report {chapter.metric}"
+    shown = ast.unparse(metric)
+    if not any(_same(checked, metric) for checked in _checked(tree, chapter.id)):
+        return f"call pt20.check_target({chapter.id!r}, {shown}) unconditionally (the target lives in the table)"
+    if chapter.target.kind == book_model.ALL_ASSERTED:
         counted = [n.args[0] for n in ast.walk(metric) if isinstance(n, ast.Call) and ast.unparse(n.func) == "len"]
         loose = [ast.unparse(x) for x in counted if not (isinstance(x, ast.Name) and x.id in _asserted_names(tree))]
         if not counted or loose:
             return f"{shown} must count checks that the self-check asserts (not asserted: {loose or shown})"
-        return None
-    if isinstance(target, bool) or not isinstance(target, int | float):
-        if m := PLUS_MINUS.match(str(target)):
-            centre, tolerance = float(m[1]), float(m[2])
-            if any(w and w[0] == centre and w[1] <= tolerance for c in _conditions(tree) for w in [_within(c, metric)]):
-                return None
-            return f"assert abs({shown} - {m[1]}) < {m[2]} (the target {target!r})"
-        if m := RANGE.match(str(target)):
-            low, high = float(m[1]), float(m[2])
-            if any(k == "min" and c >= low for k, c in bounds) and any(k == "max" and c <= high for k, c in bounds):
-                return None
-            return f"assert {m[1]} <= {shown} <= {m[2]} (the target {target!r})"
-        return f"book/chapters.yml: the target {target!r} is none of: a number, 'a–b', 'x ± d', 'all asserted'"
-    if isinstance(target, int):  # a count: exact
-        if ("eq", target) in bounds:
-            return None
-        return f"assert {shown} == {target} (the target), unconditionally"
-    if any(k in ("min", "eq") and c >= target for k, c in bounds):
-        return None
-    return f"assert {shown} >= {target} (the target), unconditionally; found bounds {bounds}"
+    return None
 
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=ids)
 def test_the_self_check_asserts_the_headline_target(md: Path) -> None:
     self_check = code_cells(md)[-1][0].source
-    problem = headline_problem(self_check, PLAN[md.stem])
+    problem = headline_problem(self_check, BOOK.chapter(md.stem))
     assert problem is None, f"{md.stem}: {problem}"
 
 
+CHECK = "pt20.check_target('1-1', {0})\npt20.report('1-1', test_acc={0})"
+
+
 @pytest.mark.parametrize(("source", "target", "ok"), [
-    ("assert test_acc >= 0.80\npt20.report('1-1', test_acc=test_acc)", 0.80, True),
-    ("assert test_acc >= 0.0\npt20.report('1-1', test_acc=test_acc)", 0.80, False),  # weakened
-    ("assert test_acc >= 0.79\npt20.report('1-1', test_acc=test_acc)", 0.80, False),
-    ("assert 0.92 <= test_acc <= 1, test_acc\npt20.report('1-1', test_acc=test_acc)", 0.92, True),
-    ("assert test_acc <= 0.92\npt20.report('1-1', test_acc=test_acc)", 0.92, False),  # the wrong way round
-    ("if fast:\n    assert test_acc >= 0.8\npt20.report('1-1', test_acc=test_acc)", 0.80, False),  # conditional
-    ("assert val_acc >= 0.8\npt20.report('1-1', test_acc=test_acc)", 0.80, False),  # another quantity
-    ("assert m == r.min() >= 0.97\npt20.report('1-1', test_acc=m)", 0.97, True),
-    ("assert n == 3 and p == 40_625\npt20.report('1-1', test_acc=p)", 40625, True),
-    ("assert p >= 40_625\npt20.report('1-1', test_acc=p)", 40625, False),  # a count is exact
-    ("assert abs(x[-1] - 1.0) < 1e-3\npt20.report('1-1', test_acc=x[-1])", "1 ± 0.001", True),
-    ("assert abs(x[-1] - 1.0) < 0.1\npt20.report('1-1', test_acc=x[-1])", "1 ± 0.001", False),
-    ("assert 46 <= d <= 96\npt20.report('1-1', test_acc=d)", "46–96 (Mar 11–Apr 30)", True),
-    ("assert 40 <= d <= 96\npt20.report('1-1', test_acc=d)", "46–96 (Mar 11–Apr 30)", False),
-    ("failed = [k for k, ok in checks.items() if not ok]\nassert not failed\n"
-     "pt20.report('1-1', test_acc=len(checks))", "all asserted", True),
-    ("failed = [k for k, ok in checks.items() if not ok]\nprint(failed)\n"
-     "pt20.report('1-1', test_acc=len(checks))", "all asserted", False),
-    ("for c in configs:\n    assert f(c)\npt20.report('1-1', test_acc=len(configs))", "all asserted", True),
+    (CHECK.format("test_acc"), 0.80, True),
+    ("assert test_acc >= 0.80\npt20.report('1-1', test_acc=test_acc)", 0.80, False),  # a second copy of 0.80
+    ("pt20.check_target('1-1', val_acc)\npt20.report('1-1', test_acc=test_acc)", 0.80, False),  # another quantity
+    ("pt20.check_target('1-2', test_acc)\npt20.report('1-1', test_acc=test_acc)", 0.80, False),  # another chapter
+    ("if fast:\n    pt20.check_target('1-1', test_acc)\npt20.report('1-1', test_acc=test_acc)", 0.80, False),
+    ("_ = pt20.check_target('1-1', r.min())\npt20.report('1-1', test_acc=r.min())", 0.97, True),
+    ("failed = [k for k, ok in checks.items() if not ok]\nassert not failed\n" + CHECK.format("len(checks)"),
+     "all asserted", True),
+    ("failed = [k for k, ok in checks.items() if not ok]\nprint(failed)\n" + CHECK.format("len(checks)"),
+     "all asserted", False),
+    ("for c in configs:\n    assert f(c)\n" + CHECK.format("len(configs)"), "all asserted", True),
 ])
 def test_a_weakened_self_check_is_caught(source: str, target: object, ok: bool) -> None:
-    problem = headline_problem(source, {"metric": "test_acc", "target": target})
+    chapter = dataclasses.replace(BOOK.chapter("1-1"), metric="test_acc",
+                                  target=book_model.parse_target(target, "1-1"))
+    problem = headline_problem(source, chapter)
     assert (problem is None) == ok, problem

@@ -5,20 +5,18 @@ the English notebooks' code and outputs unchanged."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog
 
+from tools import i18n, pages
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import i18n  # noqa: E402
-import pages  # noqa: E402
 
 SITE_PAGES = i18n.pages()
 CHAPTER_PAGES = [p for p in SITE_PAGES if p.startswith("notebooks/")]
-PARTS = pages.load()
+BOOK = pages.load()
 
 
 def catalog(page: str) -> Catalog:
@@ -130,9 +128,9 @@ def test_generated_pages_have_current_catalogs() -> None:
     assert not i18n.stale_generated_catalogs(), "run `make pages`"
 
 
-@pytest.mark.parametrize("chapter", [c for part in PARTS for c in part["chapters"]], ids=lambda c: c["id"])
-def test_chapter_title_lines_are_translated_from_the_plan(chapter: dict) -> None:
-    strings = {m.id.replace("`", ""): m.string.replace("`", "") for m in translated(f"notebooks/{chapter['file']}")}
+@pytest.mark.parametrize("chapter", BOOK.chapters, ids=lambda c: c.id)
+def test_chapter_title_lines_are_translated_from_the_plan(chapter) -> None:
+    strings = {m.id.replace("`", ""): m.string.replace("`", "") for m in translated(f"notebooks/{chapter.file}")}
     for line in (pages.heading, pages.breadcrumb):
         assert strings.get(line(chapter)) == line(chapter, i18n.LANG)
 
@@ -363,11 +361,11 @@ def test_a_malformed_catalog_is_refused_with_its_file_and_line(line: str, where:
 
 def test_the_hidden_cell_toggle_speaks_the_page_language() -> None:
     """MyST-NB writes "Show code cell source" above a `hide-input` cell; the Chinese edition translates it."""
-    sys.path.insert(0, str(ROOT / "_ext"))
-    import pt20_site
     from docutils.utils import new_document
     from myst_nb.core.config import NbParserConfig
     from myst_nb.sphinx_ import HideCodeCellNode
+
+    from _ext import pt20_site
 
     defaults = NbParserConfig()
 
@@ -403,3 +401,19 @@ def test_a_fuzzy_entry_survives_round_trips_without_growing_comments(tmp_path: P
     message = next(m for m in i18n.read(path) if m.id)
     assert message.user_comments == [] and message.previous_id == [old.replace("\n", " ")]
     assert sum(line.startswith("#|") for line in first.splitlines()) == 1
+
+
+@pytest.mark.parametrize("page", [p for p in SITE_PAGES if not p.startswith("notebooks/")])
+def test_every_translation_of_a_markdown_page_is_placed(page: str) -> None:
+    """Issue 23: the placement check covers the front page, part pages and generated pages, not only chapters."""
+    _, used = i18n.translated_page(page)
+    assert not i18n.unplaced(page, used)
+
+
+def test_a_translation_whose_english_changed_is_reported_unplaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = "book/index"
+    stale = dict(i18n.translation_of(page)) | {"A paragraph the front page no longer has.": "首页已经没有的段落。"}
+    monkeypatch.setattr(i18n, "translation_of", lambda p: stale if p == page else {})
+    _, used = i18n.translated_page(page)
+    problems = i18n.unplaced(page, used)
+    assert len(problems) == 1 and "A paragraph the front page no longer has" in problems[0]

@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,9 +22,9 @@ import jupytext
 import nbformat
 import pytest
 
+from tools import notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import notebooks  # noqa: E402
 
 CHAPTER = "2-1-tensors"  # short, needs no dataset, and ends with a self-check
 URL_LINE = r"^JupyterLab: open (http://127\.0\.0\.1:\d+)/lab/tree/book\?token=(\S+)$"

@@ -19,11 +19,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from pt20 import env
+from tools import execution, nbcompare, notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import execution  # noqa: E402
-import nbcompare  # noqa: E402
-import notebooks  # noqa: E402
 
 
 def notebook(*outputs: list, tags: tuple[str, ...] = ()) -> nbformat.NotebookNode:
@@ -228,6 +227,7 @@ def _has_avx2() -> bool:
         return False
 
 
+@pytest.mark.execution
 @pytest.mark.skipif(not _has_avx2(), reason="exact nbval runs only where the pins hold (x86-64 with AVX2)")
 def test_exact_nbval_compares_figures(tmp_path: Path) -> None:
     # nbval itself drops image/png; the repository's conftest.py compares them. One executed
@@ -257,7 +257,7 @@ def test_the_approximate_comparison_refuses_a_seed_offset(monkeypatch: pytest.Mo
 
     executed = []
     monkeypatch.setattr(approx_notebooks.notebooks, "execute", lambda nb, cwd: executed.append(nb))
-    monkeypatch.setenv(execution.SEED_OFFSET_VAR, "2")
-    with pytest.raises(pytest.fail.Exception, match=execution.SEED_OFFSET_VAR):
+    monkeypatch.setenv(env.SEED_OFFSET, "2")
+    with pytest.raises(pytest.fail.Exception, match=env.SEED_OFFSET):
         approx_notebooks.fresh_run(notebook(printed("acc 0.9265\n")))
     assert not executed

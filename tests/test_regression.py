@@ -13,12 +13,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tools import execution
+
 ROOT = Path(__file__).resolve().parents[1]
 STRICT = ROOT / "tests" / "strict_kernel"
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT / "tools"))
-import execution  # noqa: E402
 
 
 def smallest_chapter() -> Path:
@@ -36,6 +36,7 @@ def nbval(path: Path) -> subprocess.CompletedProcess:
         env=execution.environ())
 
 
+@pytest.mark.execution
 def test_a_changed_printed_value_fails_nbval(tmp_path: Path) -> None:
     source = smallest_chapter()
     nb = nbformat.read(source, as_version=4)
@@ -66,12 +67,14 @@ def _raising_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+@pytest.mark.execution
 def test_a_raising_cell_fails_nbval(tmp_path: Path) -> None:
     _raising_notebook(tmp_path / "broken.ipynb")
     result = nbval(tmp_path / "broken.ipynb")
     assert result.returncode != 0 and "ZeroDivisionError" in result.stdout
 
 
+@pytest.mark.execution
 def test_a_raising_cell_fails_the_site_build(tmp_path: Path) -> None:
     book = tmp_path / "book"
     (book / "notebooks").mkdir(parents=True)
@@ -104,6 +107,7 @@ def run_strict(source: str) -> list:
     return nb.cells[0].outputs
 
 
+@pytest.mark.execution
 def test_strict_kernel_refuses_network_and_deprecated_api() -> None:
     outputs = run_strict(
         "import urllib.request, warnings\n"
@@ -120,6 +124,7 @@ def test_strict_kernel_refuses_network_and_deprecated_api() -> None:
     assert text.splitlines() == ["refused URLError", "refused DeprecationWarning", "refused FutureWarning"], text
 
 
+@pytest.mark.execution
 def test_a_pytest_step_that_collects_nothing_fails_and_says_why(tmp_path: Path) -> None:
     step = [str(ROOT / "tools" / "pytest-step"), sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"]
     empty = subprocess.run([*step, str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from _ext import pt20_site
+
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
@@ -36,8 +38,9 @@ def toc_files() -> list[str]:
 PAGES = toc_files()
 CHAPTER_PAGES = [f for f in PAGES if f.startswith("notebooks/")]
 # The two editions: where each sits below _build/html, and words every chapter page of it shows.
-EDITIONS = {"en": {"dir": "", "lang": "en", "headings": ("Self-check", "Exercises")},
-            "zh": {"dir": "zh/", "lang": "zh-CN", "headings": ("自检", "练习")}}
+# (their layout and languages are the site extension's: _ext/pt20_site.py)
+EDITIONS = {"en": {**pt20_site.EDITIONS["en"], "headings": ("Self-check", "Exercises")},
+            "zh": {**pt20_site.EDITIONS["zh_CN"], "headings": ("自检", "练习")}}
 LOCAL_SCHEMES = ("data:", "blob:", "about:", "chrome", "devtools:")
 
 
@@ -232,7 +235,7 @@ def test_launch_buttons_only_for_a_published_book(browser: object, server: str) 
 
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_all_notebooks_zip_is_offered(edition: str) -> None:
-    archive = zipfile.ZipFile(HTML / EDITIONS[edition]["dir"] / "pytorch-in-20-days-notebooks.zip")
+    archive = zipfile.ZipFile(HTML / EDITIONS[edition]["dir"] / pt20_site.ZIP_NAME)
     names = [n for n in archive.namelist() if n.endswith(".ipynb")]
     assert len(names) == len(CHAPTER_PAGES)
     # 6-3 launches book/scripts/ddp_linear.py; run from the unpacked zip it looks in scripts/

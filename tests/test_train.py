@@ -19,6 +19,7 @@ from torchmetrics.classification import BinaryAccuracy, MulticlassAccuracy
 from tqdm import tqdm
 
 import pt20.train
+from pt20 import env
 from pt20.train import Callback, Trainer
 
 COLUMNS = ["epoch", "loss", "acc", "val_loss", "val_acc", "lr", "seconds"]
@@ -652,7 +653,7 @@ def test_several_inputs_are_passed_as_arguments(as_dict: bool) -> None:
 
 
 def test_the_default_device_comes_from_pt20_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PT20_DEVICE", "cpu")
+    monkeypatch.setenv(env.DEVICE, "cpu")
     model = make_model()
     trainer = Trainer(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
     assert trainer.device == torch.device("cpu")

@@ -2,7 +2,7 @@
 
 Every chapter execution that writes or checks the golden record runs under ``ENV``:
 ``make notebooks`` and ``make bench`` (through tools/notebooks.py), nbval (the Makefile reads
-``python tools/execution.py env``), and the tests that start kernels. The same torch build picks
+``python -m tools.execution env``), and the tests that start kernels. The same torch build picks
 different CPU kernels on different processors, and a different kernel or thread count changes the
 last bits of a sum, which training turns into a different third digit. So the environment pins
 the kernels and the threads to what every x86-64 machine in use has:
@@ -18,13 +18,13 @@ the kernels and the threads to what every x86-64 machine in use has:
 - no CUDA device: the golden record is what a reader without a GPU sees (``make nbval-gpu`` runs
   the chapters on a GPU separately).
 
-    python tools/execution.py env        # KEY=VALUE words (``env --pins``: the numeric pins alone)
-    python tools/execution.py platform   # what the pinned environment gives on this machine (JSON)
-    python tools/execution.py mode       # one line: which comparison `make test` runs here; exit 0 = exact,
+    python -m tools.execution env        # KEY=VALUE words (``env --pins``: the numeric pins alone)
+    python -m tools.execution platform   # what the pinned environment gives on this machine (JSON)
+    python -m tools.execution mode       # one line: which comparison `make test` runs here; exit 0 = exact,
                                          # 1 = approximate, 2 = none (a seed offset is set)
 
-Only the standard library is imported at module level: the Makefile calls this before the
-virtual environment is complete.
+Only the standard library (and pt20.env, which imports nothing else) is imported at module level:
+the Makefile calls this before the virtual environment is complete.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ import platform as _platform
 import shlex
 import subprocess
 import sys
+
+from pt20 import env
 
 THREADS = 2
 ISA = "AVX2"
@@ -84,21 +86,12 @@ print(json.dumps({
 # `PT20_NATIVE_KERNELS=1 make nbval` drops the pins: the chapters then run on this machine's own
 # kernels and thread count, as on a machine the pins cannot cover, and `make nbval` checks them
 # with the approximate comparison. It is how the approximate comparison is itself put to the test.
-NATIVE_VAR = "PT20_NATIVE_KERNELS"
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-
-# pt20.seed adds this offset to every seed (bench/run.py --seeds sets it); the golden record is made
-# with none. Named here, not imported: this module imports only the standard library.
-SEED_OFFSET_VAR = "PT20_SEED_OFFSET"
+# (The variables' names, and how a yes/no one is read, live in pt20/env.py: standard library only.)
 
 
 def native() -> bool:
     """Whether ``$PT20_NATIVE_KERNELS`` asks for this machine's own kernels (1/true/yes/on; 0/false/no/off)."""
-    value = os.environ.get(NATIVE_VAR, "").strip().lower()
-    if value not in _TRUE + _FALSE:
-        raise ValueError(f"{NATIVE_VAR}={os.environ[NATIVE_VAR]!r}: set it to 1 (this machine's own kernels) "
-                         "or 0 (the book's pinned kernels), or unset it")
-    return value in _TRUE
+    return env.flag(env.NATIVE_KERNELS)
 
 
 def active() -> dict[str, str]:
@@ -111,15 +104,15 @@ def active() -> dict[str, str]:
 def seed_offset_problem() -> str | None:
     """Why this process must not write or check the golden record, when ``$PT20_SEED_OFFSET`` is set
     (None when it is unset or 0)."""
-    raw = os.environ.get(SEED_OFFSET_VAR, "").strip()
+    raw = os.environ.get(env.SEED_OFFSET, "").strip()
     try:
         if not raw or int(raw) == 0:
             return None
     except ValueError:
         pass
-    return (f"{SEED_OFFSET_VAR}={raw} shifts every seed, and the golden record holds what the chapters print "
-            f"with their own seeds: unset it (`unset {SEED_OFFSET_VAR}`) to write or check notebooks/ "
-            "(`python bench/run.py --seeds N` runs the offsets without touching them)")
+    return (f"{env.SEED_OFFSET}={raw} shifts every seed, and the golden record holds what the chapters print "
+            f"with their own seeds: unset it (`unset {env.SEED_OFFSET}`) to write or check notebooks/ "
+            "(`python -m bench.run --seeds N` runs the offsets without touching them)")
 
 
 def environ(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -157,7 +150,8 @@ def exact(info: dict) -> tuple[bool, str]:
     have = info.get("pins", {})
     unpinned = [f"{k}={have[k]}" if k in have else f"{k} unset" for k, v in PINS.items() if have.get(k) != v]
     if unpinned:
-        why = f"{NATIVE_VAR} is on" if native() else "`python tools/execution.py env --pins` lists the pinned values"
+        why = (f"{env.NATIVE_KERNELS} is on" if native()
+               else "`python -m tools.execution env --pins` lists the pinned values")
         return False, f"approximate comparison: the kernel's environment is not pinned ({', '.join(unpinned)}; {why})"
     if info["isa"] != ISA:
         return False, f"approximate comparison: ATen runs {info['isa']} kernels here, the golden record {ISA}"

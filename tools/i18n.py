@@ -1,10 +1,11 @@
 """The Chinese edition: gettext catalogs of the one English source.
 
-    python tools/i18n.py update          # extract the messages, merge them into locale/zh_CN/LC_MESSAGES
-    python tools/i18n.py share [--check] # translated share per page; --check fails for a page marked
+    python -m tools.i18n update          # extract the messages, merge them into locale/zh_CN/LC_MESSAGES
+    python -m tools.i18n share [--check] # translated share per page; --check fails for a page marked
                                          # done (locale/zh_CN/pages.yml) that is below 100 %
-    python tools/i18n.py html            # build the Chinese site into _build/html/zh
-    python tools/i18n.py notebooks DIR   # write the Chinese notebooks (same code and outputs) into DIR
+    python -m tools.i18n site            # both editions: _build/html and _build/html/zh (`make book`)
+    python -m tools.i18n html            # the Chinese site alone, into _build/html/zh
+    python -m tools.i18n notebooks DIR   # write the Chinese notebooks (same code and outputs) into DIR
 
 Every paragraph, heading, list item, table cell and display formula of a page is one message.
 Sphinx's gettext builder extracts them (code cells and outputs are not messages: nothing executes
@@ -15,7 +16,7 @@ Chinese page shows the English paragraph until someone reviews it, and `share --
 The Chinese site is built from the Chinese pages and notebooks that write_source() makes by
 putting each catalog's translations into the English page (see there why).
 The catalogs of the generated pages (study plan, status, and the chapters' title lines) are
-written from tools/pages.py, which knows both languages' words for them.
+written from the words tools/pages.py holds in both languages (`python -m tools.i18n pages`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import PoFileError, read_po, unescape, write_po
 
-import notebooks
-import pages as site_pages
+from tools import notebooks
+from tools import pages as site_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 LANG = "zh_CN"
@@ -63,10 +64,13 @@ class CatalogError(Exception):
 
 
 def sphinx(builder: str, outdir: Path, srcdir: Path = ROOT, **overrides) -> int:
-    """Run Sphinx on the book the way `jupyter-book build` does, with its own doctrees."""
+    """Run Sphinx on the book the way `jupyter-book build` does, with its own doctrees: the one route
+    both editions (and the message extraction) take, with one set of flags: warnings are errors
+    (after the whole build has run, so all of them are reported) and every reference must resolve."""
     from jupyter_book.sphinx import build_sphinx
 
-    overrides = {"external_toc_path": str(ROOT / "_toc.yml"), "latex_individualpages": False, **overrides}
+    overrides = {"external_toc_path": str(ROOT / "_toc.yml"), "latex_individualpages": False, "nitpicky": True,
+                 **overrides}
     return build_sphinx(srcdir, outdir, noconfig=True, path_config=str(ROOT / "_config.yml"),
                         confoverrides=overrides, doctreedir=ROOT / "_build" / f".doctrees-{builder}-{outdir.name}",
                         builder=builder, warningiserror=True, keep_going=True, quiet=True)
@@ -539,6 +543,7 @@ def translated_notebook(page: str) -> tuple[dict, set[str]]:
 
 
 SITE = ROOT / "_build" / "html"
+EDITION_DIR = "zh"  # where the Chinese site sits below the English one (_ext/pt20_site.py links the two)
 SOURCE = ROOT / "_build" / "zh-source"  # the Chinese pages, from which Sphinx builds the Chinese site
 TITLE = "20 天掌握 PyTorch"  # the Chinese edition's title (the front page's heading says the same)
 
@@ -555,6 +560,20 @@ def translation_of(page: str) -> dict[str, str]:
     return translation
 
 
+def translated_page(page: str) -> tuple[str, set[str]]:
+    """A markdown page of the book with its catalog's translations put in; and the messages used."""
+    used: set[str] = set()
+    return translate_markdown((ROOT / f"{page}.md").read_text(), translation_of(page), used), used
+
+
+def unplaced(page: str, used: set[str]) -> list[str]:
+    """Translated messages of a page that were not put into it: its English changed under them (run `make
+    translations`), or the page holds them where the translation cannot reach. Either way the Chinese
+    page would show English where the catalog says it is translated."""
+    return [f"{shown(catalog_path(page))}: {excerpt(msgid)}: not placed in {page}"
+            for msgid in sorted(set(translation_of(page)) - used)]
+
+
 def write_source(source: Path) -> None:
     """The Chinese pages: each page of the English site with its catalog's translations put in.
 
@@ -565,11 +584,17 @@ def write_source(source: Path) -> None:
     The code cells and outputs are the English notebook's: nothing executes twice."""
     tmp = source.with_name(source.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    problems = []
     for page in (p for p in pages() if not p.startswith("notebooks/")):
         path = tmp / f"{page}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(translate_markdown((ROOT / f"{page}.md").read_text(), translation_of(page), set()))
-    write_notebooks(tmp / "notebooks")
+        text, used = translated_page(page)
+        problems += unplaced(page, used)
+        path.write_text(text)
+    written, used_by_page = write_notebooks(tmp / "notebooks")
+    problems += [p for page, used in used_by_page.items() for p in unplaced(page, used)]
+    if problems:  # every page of both kinds is checked before the site is built from them
+        raise CatalogError("translations the Chinese site would not show:\n" + "\n".join(problems))
     for shared in ("_vendor", "book/scripts", "book/_notes"):  # static files, and files pages include
         (tmp / shared).parent.mkdir(parents=True, exist_ok=True)
         (tmp / shared).symlink_to(ROOT / shared)
@@ -583,8 +608,13 @@ def html() -> int:
     write_source(SOURCE)
     words = SOURCE / "search-words.txt"
     words.write_text("".join(f"{word}\n" for word in search_words()))
-    return sphinx("html", SITE / "zh", srcdir=SOURCE, language=LANG, nitpicky=True, html_title=TITLE,
+    return sphinx("html", SITE / EDITION_DIR, srcdir=SOURCE, language=LANG, html_title=TITLE,
                   html_search_options={"dict": str(words)})
+
+
+def site() -> int:
+    """Both editions: the English site into _build/html, then the Chinese one into _build/html/zh."""
+    return sphinx("html", SITE) or html()
 
 
 def search_words() -> list[str]:
@@ -594,14 +624,14 @@ def search_words() -> list[str]:
     return sorted(t for t in terms if re.fullmatch(r"[\u4e00-\u9fff]{2,}", t))  # one line per word, no spaces
 
 
-def write_notebooks(outdir: Path) -> list[Path]:
-    """Write every chapter's Chinese notebook into outdir."""
-    written = []
+def write_notebooks(outdir: Path) -> tuple[list[Path], dict[str, set[str]]]:
+    """Write every chapter's Chinese notebook into outdir; return the files and each page's placed messages."""
+    written, used_by_page = [], {}
     for page in (p for p in pages() if p.startswith("notebooks/")):
-        notebook, _ = translated_notebook(page)
+        notebook, used_by_page[page] = translated_notebook(page)
         written.append(outdir / f"{Path(page).name}.ipynb")
         notebooks.write(nbformat.from_dict(notebook), written[-1])
-    return written
+    return written, used_by_page
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -609,7 +639,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("update")
     sub.add_parser("share").add_argument("--check", action="store_true")
+    sub.add_parser("pages").add_argument("--check", action="store_true")
     sub.add_parser("html")
+    sub.add_parser("site")
     sub.add_parser("notebooks").add_argument("outdir", type=Path)
     args = parser.parse_args(argv)
     try:
@@ -623,10 +655,19 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "update":
         update()
         return report(check=False)
+    if args.command == "pages":
+        if args.check:
+            for path in stale_generated_catalogs():
+                print(f"{shown(path)} is out of date: run `make pages`")
+            return 1 if stale_generated_catalogs() else 0
+        write_generated_catalogs()
+        return 0
     if args.command == "html":
         return html()
+    if args.command == "site":
+        return site()
     if args.command == "notebooks":
-        for path in write_notebooks(args.outdir):
+        for path in write_notebooks(args.outdir)[0]:
             print(f"wrote {path}")
         return 0
     return report(check=args.check)

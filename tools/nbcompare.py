@@ -1,6 +1,6 @@
 """Compare the checked outputs of two executions of a chapter, exactly or within a tolerance.
 
-    python tools/nbcompare.py GOLDEN.ipynb FRESH.ipynb [--approx]   # or two folders of notebooks
+    python -m tools.nbcompare GOLDEN.ipynb FRESH.ipynb [--approx]   # or two folders of notebooks
 
 The exact comparison is what nbval does on an x86-64 machine (see tools/execution.py), plus the
 figures, which nbval drops (the repository's conftest.py adds them to nbval with

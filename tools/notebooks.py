@@ -1,7 +1,7 @@
 """Turn ``book/*.md`` chapters into executed ``notebooks/*.ipynb`` (the golden record).
 
-    python tools/notebooks.py build [CHAPTER ...]   # md -> ipynb, executed in the book's environment
-    python tools/notebooks.py check                 # fail if any md and ipynb differ
+    python -m tools.notebooks build [CHAPTER ...]   # md -> ipynb, executed in the book's environment
+    python -m tools.notebooks check                 # fail if any md and ipynb differ
 
 A chapter is a ``book/<d>-<d>-*.md`` file; CHAPTER may be its stem or path.
 Cell ids are derived from the cell content, so an unchanged cell keeps its id
@@ -24,7 +24,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-import execution
+from tools import execution
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK, NOTEBOOKS = ROOT / "book", ROOT / "notebooks"

@@ -1,0 +1,1 @@
+"""`make bench`: time, memory and metrics of every chapter (run.py)."""
