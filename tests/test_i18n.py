@@ -417,3 +417,13 @@ def test_a_translation_whose_english_changed_is_reported_unplaced(monkeypatch: p
     _, used = i18n.translated_page(page)
     problems = i18n.unplaced(page, used)
     assert len(problems) == 1 and "A paragraph the front page no longer has" in problems[0]
+
+
+def test_display_math_on_lines_of_its_own_is_placed() -> None:
+    """7-1 writes $$ on lines of their own, and Sphinx's message keeps the newlines around the formula:
+    the translation was never found, and the Chinese page showed the English formula."""
+    source = "Text.\n\n$$\n\\text{score} = q \\cdot k\n$$\n"
+    translation = {"\n\\text{score} = q \\cdot k\n": "\n\\text{得分} = q \\cdot k\n"}
+    used: set[str] = set()
+    out = i18n.translate_markdown(source, translation, used)
+    assert "\\text{得分}" in out and used == set(translation)

@@ -489,11 +489,13 @@ def translate_markdown(source: str, translation: dict[str, str], used: set[str])
         if token.type in ("fence", "colon_fence") and token.map and token.info.startswith("{"):
             edits.append((*token.map, translate_directive(lines[token.map[0]:token.map[1]], token, translation, used)))
         elif token.type in ("math_block", "math_block_label") and token.map:
-            msgid = token.content.strip()  # display math is a message too: its \text{...} labels have words
-            if msgid in translation:
+            # display math is a message too: its \text{...} labels have words. Sphinx keeps the newlines of a
+            # block whose $$ stand on lines of their own, so its message may be the content unstripped.
+            msgid = next((m for m in (token.content.strip(), token.content) if m in translation), None)
+            if msgid is not None:
                 used.add(msgid)
                 edits.append((*token.map, "\n".join(lines[token.map[0]:token.map[1]]).replace(
-                    msgid, translation[msgid], 1).split("\n")))
+                    msgid.strip(), translation[msgid].strip(), 1).split("\n")))
         elif token.type == "inline" and token.map:
             msgid = message_of(token.content)
             if msgid not in translation:
