@@ -303,16 +303,24 @@ def stale() -> list[Path]:
     return [p for p, text in generated().items() if not p.exists() or p.read_text() != text]
 
 
-def main(argv: list[str]) -> int:
-    if "--check" in argv:
-        for p in stale():
-            print(f"{p.relative_to(ROOT)} is out of date: run `make pages`")
-        return 1 if stale() else 0
-    pages = generated()
+def write() -> list[Path]:
+    """Write every generated file that is out of date, atomically (a killed run leaves the old one)."""
+    pages, written = generated(), []
     for p in stale():
         tmp = p.with_suffix(p.suffix + ".tmp")
         tmp.write_text(pages[p])
-        tmp.replace(p)  # atomic: a killed run leaves the old page
+        tmp.replace(p)
+        written.append(p)
+    return written
+
+
+def main(argv: list[str]) -> int:
+    if "--check" in argv:
+        out_of_date = stale()
+        for p in out_of_date:
+            print(f"{p.relative_to(ROOT)} is out of date: run `make pages`")
+        return 1 if out_of_date else 0
+    for p in write():
         print(f"wrote {p.relative_to(ROOT)}")
     return 0
 

@@ -232,8 +232,7 @@ def scaffold(chapter_id: str, name: str, title: str, part_title: str | None = No
     if execute:
         notebooks.build(md)
         written.append(notebooks.notebook_path(md))
-        for path, content in pages.generated().items():
-            path.write_text(content)
+        written += pages.write()
         i18n.write_generated_catalogs()
     return written
 
